@@ -1,0 +1,1 @@
+"""Curves, statistics, latent analysis and figures."""

@@ -1,0 +1,1 @@
+"""Episode files, datasets of environment sets, and sequence replay."""

@@ -1,0 +1,140 @@
+"""The game layer: every game the workflow trains on, behind one gymnasium interface.
+
+Game ids are path-safe ``<suite>-<name>``: ``minatar-breakout``, ``atari-space_invaders``,
+``mario-3-2``. Observations are channels-first ``uint8`` arrays; all games of a suite share one
+observation space and one action space.
+
+>>> env = make("minatar-breakout", seed=0)
+>>> obs, info = env.reset()
+>>> obs.shape, obs.dtype, info["game"]
+((10, 10, 10), dtype('uint8'), 'minatar-breakout')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+
+from . import minatar
+from .base import GameSpec, UnknownGameError
+from .multi import MultiGame
+
+__all__ = [
+    "GameSpec", "UnknownGameError", "MultiGame", "make", "make_multi", "make_vector", "names", "spec",
+    "suite_of",
+]
+
+SUITES = ("minatar", "atari", "mario")
+
+
+def _atari_names() -> list[str]:
+    from . import atari
+
+    return atari.game_names()
+
+
+def _mario_names() -> list[str]:
+    from . import mario
+
+    return mario.level_names()
+
+
+def names(suite: str | None = None) -> list[str]:
+    """All valid game ids, or those of one suite (``minatar``, ``atari``, ``mario``)."""
+    out: list[str] = []
+    if suite in (None, "minatar"):
+        out += [f"minatar-{g}" for g in minatar.GAMES]
+    if suite in (None, "atari"):
+        out += [f"atari-{g}" for g in _atari_names()]
+    if suite in (None, "mario"):
+        out += [f"mario-{g}" for g in _mario_names()]
+    if suite is not None and suite not in SUITES:
+        raise UnknownGameError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
+    return out
+
+
+def _split(game_id: str) -> tuple[str, str]:
+    suite, sep, name = str(game_id).partition("-")
+    if not sep or suite not in SUITES:
+        raise UnknownGameError(
+            f"unknown game {game_id!r}: ids look like minatar-<game>, atari-<ale_name> or mario-<world>-<stage>. "
+            f"MinAtar: {', '.join('minatar-' + g for g in minatar.GAMES)}; "
+            "Atari: atari-<snake_case ALE ROM name> (e.g. atari-breakout, atari-space_invaders); "
+            "Mario: mario-1-1 ... mario-8-4"
+        )
+    valid = {"minatar": minatar.GAMES, "atari": None, "mario": None}[suite]
+    if valid is None:
+        valid = _atari_names() if suite == "atari" else _mario_names()
+    if name not in valid:
+        raise UnknownGameError(
+            f"unknown {suite} game {game_id!r}; valid ids: {', '.join(f'{suite}-{g}' for g in valid)}"
+        )
+    return suite, name
+
+
+def suite_of(game_id: str) -> str:
+    """The suite of a valid game id; raises :class:`UnknownGameError` otherwise."""
+    return _split(game_id)[0]
+
+
+def spec(game_id: str) -> GameSpec:
+    """Observation shape and action count of a game, without starting an emulator."""
+    suite, name = _split(game_id)
+    if suite == "minatar":
+        return minatar.spec(name)
+    if suite == "atari":
+        from . import atari
+
+        return atari.spec(name)
+    from . import mario
+
+    return mario.spec(name)
+
+
+def make(game_id: str, seed: int | None = None, **kwargs) -> gym.Env:
+    """Create one game. ``seed`` seeds the first ``reset()``; ``kwargs`` override the suite defaults
+    (e.g. ``sticky_action_prob``, ``action_repeat``)."""
+    suite, name = _split(game_id)
+    if suite == "minatar":
+        return minatar.MinAtarGame(name, seed=seed, **kwargs)
+    if suite == "atari":
+        from . import atari
+
+        return atari.AtariGame(name, seed=seed, **kwargs)
+    from . import mario
+
+    return mario.MarioGame(name, seed=seed, **kwargs)
+
+
+def make_multi(game_ids: Sequence[str], seed: int | None = None, **kwargs) -> MultiGame:
+    """Several games behind one interface; one is drawn uniformly at the start of each episode."""
+    return MultiGame([make(g, seed=None, **kwargs) for g in game_ids], seed=seed)
+
+
+def make_vector(game_id: str | Sequence[str], num_envs: int, seed: int = 0, *, asynchronous: bool = False,
+                native: bool = True, **kwargs) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of a game (or of a multi-game set) as a gymnasium vector env.
+
+    Env ``i`` is seeded with ``seed + i``. For Atari, ``native=True`` uses ale-py's C++
+    ``AtariVectorEnv`` (same preprocessing as :class:`~wmtransfer.games.atari.AtariGame`), which is
+    several times faster than Python workers; otherwise a Sync/Async vector env of :func:`make` games.
+    """
+    if isinstance(game_id, str):
+        if native and suite_of(game_id) == "atari":
+            from . import atari
+
+            return atari.make_native_vector(game_id.partition("-")[2], num_envs, seed, **kwargs)
+
+        def factory(i: int):
+            return lambda: make(game_id, seed=seed + i, **kwargs)
+    else:
+        ids = list(game_id)
+
+        def factory(i: int):
+            return lambda: make_multi(ids, seed=seed + i, **kwargs)
+
+    fns = [factory(i) for i in range(num_envs)]
+    if asynchronous:
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)

@@ -1,0 +1,82 @@
+"""MinAtar games (Young & Tian 2019) as gymnasium envs with one shared observation and action space.
+
+The five games have 4/4/7/10/6 boolean channels on a 10x10 grid. Every game is exposed with the union
+layout: its own channels first, zero-padded to ``N_CHANNELS = 10``, channels-first ``uint8`` (0/1), so
+one world model reads all five. All games use MinAtar's full 6-action set (no-op, left, up, right,
+down, fire). Sticky actions (0.1) and difficulty ramping are MinAtar's own, applied by
+``minatar.Environment``, which we drive directly (faster than its gym registration).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from .base import GameSpec, seed_from
+
+GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
+CHANNELS = {"asterix": 4, "breakout": 4, "freeway": 7, "seaquest": 10, "space_invaders": 6}
+N_CHANNELS = 10
+N_ACTIONS = 6
+OBS_SHAPE = (N_CHANNELS, 10, 10)
+
+
+def spec(name: str) -> GameSpec:
+    return GameSpec(f"minatar-{name}", "minatar", OBS_SHAPE, N_ACTIONS)
+
+
+class MinAtarGame(gym.Env):
+    """One MinAtar game. ``reset(seed=s)`` reseeds MinAtar's own RNG (game and sticky actions)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        name: str,
+        seed: int | None = None,
+        sticky_action_prob: float = 0.1,
+        difficulty_ramping: bool = True,
+        render_mode: str | None = None,
+    ):
+        from minatar import Environment  # imported lazily: it pulls in matplotlib
+
+        if name not in GAMES:
+            raise ValueError(f"unknown MinAtar game {name!r}; valid: {', '.join(GAMES)}")
+        self.name = name
+        self.game_id = f"minatar-{name}"
+        self._env = Environment(name, sticky_action_prob=sticky_action_prob,
+                                difficulty_ramping=difficulty_ramping)
+        self._channels = CHANNELS[name]
+        self.observation_space = gym.spaces.Box(0, 1, OBS_SHAPE, dtype=np.uint8)
+        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+        self.render_mode = render_mode
+        self._pending_seed = seed
+        self._seeded = False
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
+        obs[: self._channels] = self._env.state().transpose(2, 0, 1)
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is None:
+            seed, self._pending_seed = self._pending_seed, None
+        super().reset(seed=seed)
+        if seed is not None or not self._seeded:
+            self._env.seed(seed_from(self.np_random))
+            self._seeded = True
+        self._env.reset()
+        return self._obs(), {"game": self.game_id}
+
+    def step(self, action):
+        reward, terminal = self._env.act(int(action))
+        return self._obs(), float(reward), bool(terminal), False, {"game": self.game_id}
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        state = self._env.state()
+        palette = (np.array([[0, 0, 0]] + [[(37 * i) % 256, (91 * i) % 256, (173 * i) % 256]
+                                            for i in range(1, self._channels + 1)], dtype=np.uint8))
+        index = np.amax(state * np.arange(1, self._channels + 1), axis=2)
+        return np.kron(palette[index], np.ones((16, 16, 1), dtype=np.uint8))

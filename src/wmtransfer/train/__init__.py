@@ -1,0 +1,1 @@
+"""The training loops that the workflow rules run."""
