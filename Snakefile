@@ -1,0 +1,21 @@
+# wmtransfer: does a world model pre-trained on several games make an agent learn a new game faster?
+# The study is the config: `snakemake --cores all` runs config.yaml; pass --configfile for another.
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/baselines.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True
