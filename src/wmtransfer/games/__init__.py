@@ -22,7 +22,7 @@ from .multi import MultiGame
 
 __all__ = [
     "GameSpec", "UnknownGameError", "MultiGame", "make", "make_multi", "make_vector", "names", "spec",
-    "suite_of",
+    "suite_of", "register_gymnasium",
 ]
 
 SUITES = ("minatar", "atari", "mario")
@@ -58,7 +58,8 @@ def _split(game_id: str) -> tuple[str, str]:
     suite, sep, name = str(game_id).partition("-")
     if not sep or suite not in SUITES:
         raise UnknownGameError(
-            f"unknown game {game_id!r}: ids look like minatar-<game>, atari-<ale_name> or mario-<world>-<stage>. "
+            f"unknown game {game_id!r}: ids look like minatar-<game>, atari-<ale_name> or "
+            "mario-<world>-<stage>. "
             f"MinAtar: {', '.join('minatar-' + g for g in minatar.GAMES)}; "
             "Atari: atari-<snake_case ALE ROM name> (e.g. atari-breakout, atari-space_invaders); "
             "Mario: mario-1-1 ... mario-8-4"
@@ -138,3 +139,12 @@ def make_vector(game_id: str | Sequence[str], num_envs: int, seed: int = 0, *, a
     if asynchronous:
         return gym.vector.AsyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def register_gymnasium() -> None:
+    """Register every game as ``gymnasium.make("wmtransfer/<game_id>-v0")`` (idempotent)."""
+    for game_id in names():
+        env_id = f"wmtransfer/{game_id}-v0"
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="wmtransfer.games:make", kwargs={"game_id": game_id},
+                         disable_env_checker=True)

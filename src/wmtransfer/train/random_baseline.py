@@ -41,7 +41,8 @@ def random_returns(game_id: str, seed: int, episodes: int, max_steps: int | None
         raise RuntimeError(
             f"random policy on {game_id} finished no episode within max_steps={max_steps}; raise it"
         )
-    return pd.DataFrame(rows, columns=["episode", "episode_return", "episode_length", "env_step", "wall_time"])
+    columns = ["episode", "episode_return", "episode_length", "env_step", "wall_time"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def run_random_baseline(game_id: str, seed: int, episodes: int, out: str | Path,

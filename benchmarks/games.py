@@ -1,0 +1,151 @@
+"""Steps per second of every suite: raw library vs wmtransfer's wrapped game, single and vectorised.
+
+    python benchmarks/games.py            # writes benchmarks/results/games.json
+
+"Raw" is the library as people use it, doing the same emulation per agent step:
+MinAtar ``Environment.act`` + ``state()``; ale-py's ``ALE/<Name>-v5`` (frameskip 4, grayscale, sticky
+0.25, full action set); Mario's ``SuperMarioBrosEnv.step`` four times per agent step. "Wrapped" adds
+what wmtransfer needs on top (channel padding, max-pool and 64x64 resize, sticky actions, clipping).
+Raw and wrapped runs alternate over several rounds and the best round of each counts, so a busy
+machine affects both alike. Target: wrapped >= 80% of raw for each suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, save  # noqa: E402
+
+from wmtransfer import games  # noqa: E402
+
+
+def steps_per_second(step, reset, n_steps: int) -> float:
+    reset()
+    start = time.perf_counter()
+    for i in range(n_steps):
+        if step(i):
+            reset()
+    return n_steps / (time.perf_counter() - start)
+
+
+def raw_minatar(name: str):
+    from minatar import Environment
+
+    env = Environment(name)
+    env.seed(0)
+    actions = np.random.default_rng(0).integers(6, size=1 << 16)
+
+    def step(i):
+        _, terminal = env.act(int(actions[i & 0xFFFF]))
+        env.state()
+        return terminal
+
+    return step, env.reset
+
+
+def raw_atari(name: str):
+    import ale_py
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    ale_name = "".join(part.capitalize() for part in name.split("_"))
+    env = gym.make(f"ALE/{ale_name}-v5", obs_type="grayscale", frameskip=4,
+                   repeat_action_probability=0.25, full_action_space=True)
+    actions = np.random.default_rng(0).integers(18, size=1 << 16)
+
+    def step(i):
+        _, _, term, trunc, _ = env.step(int(actions[i & 0xFFFF]))
+        return term or trunc
+
+    return step, lambda: env.reset(seed=0)
+
+
+def raw_mario(name: str):
+    from gym_super_mario_bros.actions import COMPLEX_MOVEMENT
+
+    from wmtransfer.games import mario
+
+    world, stage = (int(x) for x in name.split("-"))
+    nes = mario._level_class()(rom_mode="vanilla", target=(world, stage))
+    buttons = mario._BUTTONS
+    bitmaps = [sum(buttons[b] for b in combo) for combo in COMPLEX_MOVEMENT]
+    actions = np.random.default_rng(0).integers(12, size=1 << 16)
+
+    def step(i):
+        for _ in range(4):
+            _, _, done, _ = nes.step(bitmaps[actions[i & 0xFFFF]])
+            if done:
+                return True
+        return False
+
+    return step, nes.reset
+
+
+def wrapped(game_id: str):
+    env = games.make(game_id, seed=0)
+    actions = np.random.default_rng(0).integers(env.action_space.n, size=1 << 16)
+
+    def step(i):
+        _, _, term, trunc, _ = env.step(int(actions[i & 0xFFFF]))
+        return term or trunc
+
+    return step, env.reset
+
+
+def vector_sps(game_id: str, num_envs: int, n_steps: int, native: bool) -> float:
+    env = games.make_vector(game_id, num_envs, seed=0, native=native)
+    env.reset(seed=0)
+    n = env.single_action_space.n
+    actions = np.random.default_rng(0).integers(n, size=(n_steps, num_envs))
+    start = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    sps = n_steps * num_envs / (time.perf_counter() - start)
+    env.close()
+    return sps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the step counts")
+    parser.add_argument("--num-envs", type=int, default=8)
+    args = parser.parse_args()
+
+    cases = [(f"minatar-{g}", raw_minatar, g, 20000) for g in
+             ["asterix", "breakout", "freeway", "seaquest", "space_invaders"]]
+    cases += [(f"atari-{g}", raw_atari, g, 3000) for g in ["breakout", "space_invaders", "demon_attack"]]
+    cases += [(f"mario-{g}", raw_mario, g, 400) for g in ["1-1", "3-2"]]
+
+    results = {}
+    for game_id, raw_factory, name, n in cases:
+        n = max(1, int(n * args.scale))
+        raw, wrap = raw_factory(name), wrapped(game_id)
+        best_raw = best_wrap = 0.0
+        for _ in range(args.rounds):
+            best_raw = max(best_raw, steps_per_second(*raw, n))
+            best_wrap = max(best_wrap, steps_per_second(*wrap, n))
+        results[game_id] = {"raw_sps": best_raw, "wrapped_sps": best_wrap, "ratio": best_wrap / best_raw,
+                            "steps": n}
+        print(f"{game_id:28s} raw {best_raw:9.0f}/s  wrapped {best_wrap:9.0f}/s  "
+              f"ratio {best_wrap / best_raw:5.2f}")
+
+    for game_id, native, n in [("minatar-breakout", False, 2000), ("atari-breakout", True, 500),
+                               ("atari-breakout", False, 300)]:
+        n = max(1, int(n * args.scale))
+        key = f"vector{args.num_envs}-{game_id}-{'native' if native else 'sync'}"
+        sps = vector_sps(game_id, args.num_envs, n, native)
+        results[key] = {"vector_sps": sps, "num_envs": args.num_envs, "steps": n}
+        print(f"{key:40s} {sps:9.0f} env steps/s")
+
+    save("games", {"machine": machine(), "results": results}, compare_key="wrapped_sps")
+
+
+if __name__ == "__main__":
+    main()
