@@ -1,0 +1,98 @@
+"""Study configs: the schema and the game-aware checks stop bad studies before any job runs."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from wmtransfer.study import StudyError, all_games, check_study, envset_games
+
+ROOT = Path(__file__).parents[1]
+SCHEMA = str(ROOT / "schemas" / "config.schema.yaml")
+DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def validated(config):
+    config = copy.deepcopy(config)
+    validate(config, SCHEMA)
+    return config
+
+
+def test_default_study_is_valid_and_defaults_are_filled():
+    config = validated(DEFAULT)
+    check_study(config)
+    assert config["random_baseline"]["max_steps"] == 100000  # filled from the schema
+    assert envset_games(config) == ["minatar-asterix", "minatar-breakout", "minatar-freeway",
+                                    "minatar-seaquest"]
+    assert "minatar-space_invaders" in all_games(config)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(seeds=[-1]), "-1"),
+    (lambda c: c.update(conditions=["scratch", "distill"]), "distill"),
+    (lambda c: c.update(study="my study"), "my study"),
+    (lambda c: c.update(extra_key=1), "extra_key"),
+    (lambda c: c["targets"].append({"game": "minatar-breakout", "mode": "x"}), "mode"),
+    (lambda c: c.update(random_baseline={"episodes": 0}), "0"),
+])
+def test_schema_rejects_bad_values_naming_them(edit, message):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(WorkflowError, match=message):
+        validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["envsets"]["minatar4"].append("minatar-pong"),
+     r"envsets\.minatar4\[4\].*minatar-pong.*valid ids"),
+    (lambda c: c["envsets"]["minatar4"].append("atari-breakout"),
+     r"envsets\.minatar4\[4\].*atari-breakout.*share one observation and action space"),
+    (lambda c: c["targets"].__setitem__(0, {"game": "atari-pong", "envset": "minatar4"}),
+     r"targets\[0\].*atari-pong.*minatar4.*cannot read this game"),
+    (lambda c: c["targets"].__setitem__(0, {"game": "minatar-breakout", "envset": "nope"}),
+     r"targets\[0\]\.envset.*nope"),
+    (lambda c: c["targets"].__setitem__(0, {"game": "minatar-breakout"}),
+     r"targets\[0\]\.envset.*finetune"),
+    (lambda c: c["targets"].__setitem__(0, {"game": "mario-9-9"}), r"targets\[0\]\.game.*mario-9-9"),
+])
+def test_study_checks_name_the_key(edit, message):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(StudyError, match=message):
+        check_study(validated(config))
+
+
+def test_scratch_only_target_needs_no_envset():
+    config = copy.deepcopy(DEFAULT)
+    config["targets"] = [{"game": "atari-pong", "conditions": ["scratch"]}]
+    check_study(validated(config))
+
+
+def dry_run(workdir, configfile=ROOT / "config.yaml"):
+    """``snakemake -n`` of the repository's workflow in an empty working directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(workdir), "--configfile", str(configfile)],
+        cwd=workdir, capture_output=True, text=True, timeout=300)
+
+
+def test_dry_run_of_default_study(tmp_path):
+    result = dry_run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "evaluate_random_policy" in result.stdout
+
+
+def test_bad_study_stops_before_any_job(tmp_path):
+    bad = copy.deepcopy(DEFAULT)
+    bad["envsets"]["minatar4"][0] = "minatar-pacman"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = dry_run(tmp_path, path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "envsets.minatar4[0]" in output and "minatar-pacman" in output
