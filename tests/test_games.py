@@ -272,3 +272,20 @@ def test_every_mario_level_steps():
         obs2, *_ = env.step(1)
         assert obs2.shape == (1, 64, 64)
         env.close()
+
+
+def test_minatar_action_repeat_advances_k_steps_and_sums_rewards():
+    """action_repeat=2 equals two plain steps with the same action (sticky actions off)."""
+    single = games.make("minatar-freeway", sticky_action_prob=0.0)
+    repeat = games.make("minatar-freeway", sticky_action_prob=0.0, action_repeat=2)
+    single.reset(seed=0)
+    repeat.reset(seed=0)
+    total = 0.0
+    for a in [2] * 200:  # always up
+        _, r1, *_ = single.step(a)
+        obs2, r2, *_ = single.step(a)
+        obs_r, r_r, *_ = repeat.step(a)
+        np.testing.assert_array_equal(obs_r, obs2)
+        assert r_r == r1 + r2
+        total += r_r
+    assert total > 0  # the chicken crossed at least once, so rewards were really summed

@@ -4,7 +4,9 @@ The five games have 4/4/7/10/6 boolean channels on a 10x10 grid. Every game is e
 layout: its own channels first, zero-padded to ``N_CHANNELS = 10``, channels-first ``uint8`` (0/1), so
 one world model reads all five. All games use MinAtar's full 6-action set (no-op, left, up, right,
 down, fire). Sticky actions (0.1) and difficulty ramping are MinAtar's own, applied by
-``minatar.Environment``, which we drive directly (faster than its gym registration).
+``minatar.Environment``, which we drive directly (faster than its gym registration). MinAtar has no
+action repeat; ``action_repeat=k`` (the seed-002 ablation) repeats each action k times and sums the
+rewards, each repeated step still subject to sticky actions.
 """
 
 from __future__ import annotations
@@ -36,14 +38,18 @@ class MinAtarGame(gym.Env):
         seed: int | None = None,
         sticky_action_prob: float = 0.1,
         difficulty_ramping: bool = True,
+        action_repeat: int = 1,
         render_mode: str | None = None,
     ):
         from minatar import Environment  # imported lazily: it pulls in matplotlib
 
         if name not in GAMES:
             raise ValueError(f"unknown MinAtar game {name!r}; valid: {', '.join(GAMES)}")
+        if action_repeat < 1:
+            raise ValueError(f"action_repeat must be >= 1, got {action_repeat}")
         self.name = name
         self.game_id = f"minatar-{name}"
+        self.action_repeat = action_repeat
         self._env = Environment(name, sticky_action_prob=sticky_action_prob,
                                 difficulty_ramping=difficulty_ramping)
         self._channels = CHANNELS[name]
@@ -70,6 +76,11 @@ class MinAtarGame(gym.Env):
 
     def step(self, action):
         reward, terminal = self._env.act(int(action))
+        for _ in range(self.action_repeat - 1):  # the action-repeat ablation (seed 002); off by default
+            if terminal:
+                break
+            r, terminal = self._env.act(int(action))
+            reward += r
         return self._obs(), float(reward), bool(terminal), False, {"game": self.game_id}
 
     def render(self):
