@@ -96,3 +96,34 @@ def test_bad_study_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "envsets.minatar4[0]" in output and "minatar-pacman" in output
+
+
+@pytest.mark.parametrize("study", sorted(p.name for p in (ROOT / "studies").glob("*.yaml")))
+def test_every_shipped_study_gives_a_valid_dag(study, tmp_path):
+    result = dry_run(tmp_path, ROOT / "studies" / study)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "train_agent" in result.stdout
+
+
+def test_slurm_profile_dry_run(tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "--profile", str(ROOT / "profiles" / "slurm"),
+         "--configfile", str(ROOT / "studies" / "mario_levels.yaml")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pretrain_agent" in result.stdout
+
+
+def test_agent_runs_label_envsets_and_variants():
+    from wmtransfer.study import agent_runs
+
+    mario = validated(yaml.safe_load((ROOT / "studies" / "mario_levels.yaml").read_text()))
+    runs = agent_runs(mario)
+    assert runs[("mario-1-1", "finetune_agent-E10")] == {"condition": "finetune_agent", "envset": "E10",
+                                                         "variant": None}
+    assert ("mario-2-1", "scratch") in runs and ("mario-2-1", "finetune_agent-E4") not in runs
+    ablations = validated(yaml.safe_load((ROOT / "studies" / "dreamer_ablations.yaml").read_text()))
+    labels = {label for (game, label) in agent_runs(ablations) if game == "minatar-breakout"}
+    assert labels == {"scratch", "scratch-no_kl_balance", "scratch-gaussian_latents", "scratch-action_repeat"}
