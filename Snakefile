@@ -12,6 +12,10 @@ validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/dqn.smk"
+include: "rules/datasets.smk"
+include: "rules/pretrain.smk"
+include: "rules/agents.smk"
 include: "rules/baselines.smk"
 
 

@@ -1,10 +1,12 @@
 # Helpers shared by every rule file: the study's derived lists, wildcard constraints and the
 # final targets. Rule files hold rules only.
+import copy
 import json
+import os
 import re
 import shlex
 
-from wmtransfer.study import all_games, check_study, envset_games, target_conditions
+from wmtransfer.study import agent_runs, all_games, check_study, envset_games
 
 check_study(config)
 
@@ -14,6 +16,10 @@ ENVSETS = config["envsets"]
 GAMES = all_games(config)
 SET_GAMES = envset_games(config)
 TARGETS = config["targets"]
+# Every agent run of the study: (target game, run label) -> condition, envset, variant. The label is
+# the condition, plus "-<envset>" when a target uses several sets and "-<variant>" for an ablation.
+RUNS = agent_runs(config)
+LABELS = sorted({label for _, label in RUNS})
 
 
 def _alternatives(values):
@@ -26,7 +32,7 @@ wildcard_constraints:
     game=_alternatives(GAMES),
     envset=_alternatives(ENVSETS),
     study=_alternatives([STUDY]),
-    condition="scratch|finetune|frozen_rssm|frozen_wm|finetune_agent",
+    label=_alternatives(LABELS),
 
 
 def cli_config(section):
@@ -34,10 +40,45 @@ def cli_config(section):
     return shlex.quote(json.dumps(section, sort_keys=True))
 
 
+def multitask_config():
+    """The agent section with the study's `multitask` changes: the online multi-task pre-training."""
+    return {**config["agent"], **config["multitask"]}
+
+
+def agent_init(wildcards):
+    """The pre-trained model a run starts from: none (scratch), world_model.pt or agent.pt."""
+    run = RUNS[(wildcards.game, wildcards.label)]
+    if run["condition"] == "scratch":
+        return []
+    stage = "pretrain_agent" if run["condition"] == "finetune_agent" else "pretrain"
+    name = "agent.pt" if run["condition"] == "finetune_agent" else "world_model.pt"
+    return f"results/{stage}/{run['envset']}/seed{wildcards.seed}/{name}"
+
+
+def run_dreamer_config(game, label):
+    """The dreamer section of one run: the study's, with its ablation variant's fields on top."""
+    section = copy.deepcopy(config["dreamer"])
+    variant = RUNS[(game, label)]["variant"]
+    if variant is not None:
+        section["overrides"] = {**section.get("overrides", {}), **config["variants"][variant]["dreamer"]}
+    return section
+
+
+def run_game_settings(game, label):
+    """Game settings of one run (e.g. action_repeat of an ablation variant); {} for the defaults."""
+    variant = RUNS[(game, label)]["variant"]
+    return config["variants"][variant]["game"] if variant is not None else {}
+
+
 def final_outputs():
     """Everything ``rule all`` builds for this study."""
     out = []
     if config["random_baseline"]["enabled"]:
         out += expand("results/baselines/random/{game}/returns.csv", game=[t["game"] for t in TARGETS])
+    out += [f"results/agents/{STUDY}/{game}/{label}/seed{seed}/metrics.csv"
+            for (game, label) in RUNS for seed in SEEDS]
+    if config["dqn_baseline"]["enabled"]:
+        out += expand("results/dqn/{game}/seed{seed}/metrics.csv", game=[t["game"] for t in TARGETS],
+                      seed=SEEDS)
     # --- later stages add their final outputs below ---
     return out

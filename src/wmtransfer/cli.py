@@ -34,6 +34,165 @@ def _cmd_random_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- Dreamer training (pretrain-world-model, pretrain-agent, train-agent) ---
+def _dreamer_config(text: str | None, game_ids: list[str]):
+    """The study's ``dreamer`` section (inline JSON or file); its preset defaults to the games' suite."""
+    from .dreamer.config import DreamerConfig
+    from .games import suite_of
+
+    section = load_json_or_file(text)
+    section.setdefault("preset", suite_of(game_ids[0]))
+    return DreamerConfig.from_section(section)
+
+
+def _run_dreamer_stage(args: argparse.Namespace, run) -> int:
+    """Set torch threads, run a Dreamer stage, and turn its known failures into exit codes."""
+    import torch
+
+    from .train.agent import NonFiniteLossError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        summary = run()
+    except NonFiniteLossError as e:
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as e:
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def _cmd_pretrain_world_model(args: argparse.Namespace) -> int:
+    from .config import from_dict
+    from .train.config import PretrainConfig
+    from .train.pretrain import pretrain_world_model
+
+    cfg = from_dict(PretrainConfig, load_json_or_file(args.config))
+    dreamer_cfg = _dreamer_config(args.dreamer, args.games)
+    datasets = args.datasets or [f"results/datasets/{g}" for g in args.games]
+    return _run_dreamer_stage(args, lambda: pretrain_world_model(
+        args.envset, args.games, datasets, args.seed, args.out, cfg, dreamer_cfg, device=args.device))
+
+
+def _cmd_pretrain_agent(args: argparse.Namespace) -> int:
+    from .config import from_dict
+    from .train.config import AgentConfig
+    from .train.pretrain import pretrain_agent
+
+    cfg = from_dict(AgentConfig, load_json_or_file(args.config))
+    dreamer_cfg = _dreamer_config(args.dreamer, args.games)
+    settings = load_json_or_file(args.game_settings)
+    return _run_dreamer_stage(args, lambda: pretrain_agent(
+        args.envset, args.games, args.seed, args.out, cfg, dreamer_cfg, device=args.device,
+        game_settings=settings))
+
+
+def _cmd_train_agent(args: argparse.Namespace) -> int:
+    from .config import from_dict
+    from .train.agent import train_agent
+    from .train.config import AgentConfig
+
+    section = load_json_or_file(args.config)
+    if args.condition:
+        section["condition"] = args.condition
+    cfg = from_dict(AgentConfig, section)
+    dreamer_cfg = _dreamer_config(args.dreamer, [args.game])
+    settings = load_json_or_file(args.game_settings)
+    return _run_dreamer_stage(args, lambda: train_agent(
+        [args.game], args.seed, args.out, cfg, dreamer_cfg, init=args.init, device=args.device,
+        game_settings=settings))
+
+
+# Report stage (analysis): aggregate curves, figures, tables. Bad metrics files exit 2 naming the file.
+def _report_config(args: argparse.Namespace):
+    from .analysis.stats import StatsConfig
+    from .config import from_dict
+
+    return from_dict(StatsConfig, load_json_or_file(args.config)) if args.config else StatsConfig()
+
+
+def _report_run(args: argparse.Namespace, body) -> int:
+    import logging
+
+    from .analysis.curves import MetricsError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        body()
+    except MetricsError as e:
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_aggregate_curves(args: argparse.Namespace) -> int:
+    from .analysis.curves import aggregate, write_table
+
+    return _report_run(args, lambda: write_table(aggregate(args.runs, args.study), args.out))
+
+
+def _cmd_plot_report(args: argparse.Namespace) -> int:
+    from .analysis.baselines import read_baselines
+    from .analysis.curves import read_table
+    from .analysis.report import build_figures, pretrain_costs
+
+    def body() -> None:
+        table = read_table(args.table)
+        costs = pretrain_costs(args.pretrain_summaries, table, cfg.amortise_pretraining)
+        build_figures(table, args.out, cfg, costs, read_baselines(args.baselines))
+
+    cfg = _report_config(args)
+    return _report_run(args, body)
+
+
+def _cmd_make_tables(args: argparse.Namespace) -> int:
+    from .analysis.curves import read_table
+    from .analysis.report import build_tables
+
+    cfg = _report_config(args)
+    return _report_run(args, lambda: build_tables(read_table(args.table), args.out, cfg))
+
+
+def _cmd_train_dqn(args: argparse.Namespace) -> int:
+    import torch
+
+    from .config import from_dict
+    from .dqn.config import DQNConfig
+    from .train.dqn import train_dqn
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = from_dict(DQNConfig, load_json_or_file(args.config))
+    summary = train_dqn(args.game, args.seed, args.out, cfg, progress=True)
+    print(json.dumps(summary))
+    return 0
+
+
+def _cmd_collect_dataset(args: argparse.Namespace) -> int:
+    import torch
+
+    from .config import from_dict
+    from .train.collect import DatasetConfig, collect_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = from_dict(DatasetConfig, load_json_or_file(args.config))
+    summary = collect_dataset(args.game, args.out, cfg, args.checkpoints, progress=True)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+    return 0
+
+
+def _cmd_latent_analysis(args: argparse.Namespace) -> int:
+    from .analysis.latent_features import run_latent_analysis
+
+    return _report_run(args, lambda: run_latent_analysis(
+        args.model, args.episodes, args.out, k=args.k, max_frames=args.max_frames, n_random=args.n_random,
+        seed=args.seed))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wmtransfer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +211,92 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_random_baseline)
 
     # --- subcommands of other stages register below (one block per stage) ---
+    # DQN policies and dataset collection (stages 1 and 2).
+    p = sub.add_parser("train-dqn", help="train a DQN on one game; keeps policy checkpoints")
+    p.add_argument("--game", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run folder results/dqn/{game}/seed{seed} (resumed if it "
+                   "holds state.pt)")
+    p.add_argument("--config", help="the study's dqn section (inline JSON or .json/.yaml file)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.set_defaults(func=_cmd_train_dqn)
+
+    p = sub.add_parser("collect-dataset",
+                       help="collect a game's episodes with random play and DQN checkpoints")
+    p.add_argument("--game", required=True)
+    p.add_argument("--out", required=True, help="dataset folder results/datasets/{game}")
+    p.add_argument("--checkpoints", nargs="*", default=[], help="DQN checkpoints (.pt) or atari-agents "
+                   "checkpoints (.gz) that act after the random phase")
+    p.add_argument("--config", help="the study's dataset section (inline JSON or .json/.yaml file)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.set_defaults(func=_cmd_collect_dataset)
+    # Dreamer training: offline world-model pre-training, online multi-task agents, target agents.
+    def dreamer_args(p: argparse.ArgumentParser, config_help: str) -> None:
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--out", required=True, help="run folder (resumed if it holds ckpt/checkpoint.pt)")
+        p.add_argument("--config", help=config_help + " (inline JSON or .json/.yaml file)")
+        p.add_argument("--dreamer", help="the study's dreamer section: DreamerConfig fields and 'preset' "
+                       "(default preset: the games' suite)")
+        p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, or auto (cuda if visible)")
+        p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+    p = sub.add_parser("pretrain-world-model", help="train a DreamerV2 world model offline on datasets")
+    p.add_argument("--envset", required=True, help="name of the environment set (recorded in the outputs)")
+    p.add_argument("--games", nargs="+", required=True, help="game ids of the set")
+    p.add_argument("--datasets", nargs="+", help="dataset folders (default: results/datasets/{game})")
+    dreamer_args(p, "the study's pretrain section")
+    p.set_defaults(func=_cmd_pretrain_world_model)
+
+    p = sub.add_parser("pretrain-agent", help="train a DreamerV2 agent online on a game set (multi-task)")
+    p.add_argument("--envset", required=True, help="name of the environment set (recorded in the outputs)")
+    p.add_argument("--games", nargs="+", required=True, help="game ids; one is drawn per episode")
+    dreamer_args(p, "the study's agent section")
+    p.add_argument("--game-settings", help="game keyword arguments (JSON or file), e.g. action_repeat")
+    p.set_defaults(func=_cmd_pretrain_agent)
+
+    p = sub.add_parser("train-agent", help="train a DreamerV2 agent online on one game under a condition")
+    p.add_argument("--game", required=True)
+    p.add_argument("--condition", help="overrides the config's condition",
+                   choices=["scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent"])
+    p.add_argument("--init", help="world_model.pt (finetune, frozen_rssm, frozen_wm) or agent.pt "
+                   "(finetune_agent)")
+    dreamer_args(p, "the study's agent section")
+    p.add_argument("--game-settings", help="game keyword arguments (JSON or file), e.g. action_repeat")
+    p.set_defaults(func=_cmd_train_agent)
+    # Report stage: one tidy table per study, then figures and tables into results/report/{study}/.
+    report_config_help = "the study's report section: StatsConfig fields (inline JSON or .json/.yaml file)"
+    p = sub.add_parser("aggregate-curves", help="every run's metrics.csv into one long table (CSV + Parquet)")
+    p.add_argument("--study", required=True, help="study name (checked against agents/{study}/... paths)")
+    p.add_argument("--runs", nargs="*", default=[], help="metrics.csv files: results/agents/{study}/{target}/"
+                   "{condition}/seed{seed}/metrics.csv, or {stage}/{name}/seed{seed}/metrics.csv")
+    p.add_argument("--out", required=True, help="table path; writes {stem}.csv and {stem}.parquet")
+    p.set_defaults(func=_cmd_aggregate_curves)
+
+    p = sub.add_parser("plot-report", help="figures of one study from its aggregated table")
+    p.add_argument("--table", required=True, help="aggregated table (.csv or .parquet)")
+    p.add_argument("--pretrain-summaries", nargs="*", default=[], help="pre-training summary.json files, "
+                   "as path, LABEL=path or TARGET/LABEL=path (unkeyed: offline ones for finetune/frozen_*, "
+                   "online for finetune_agent, matched on the label's -<envset>)")
+    p.add_argument("--baselines", nargs="*", default=[], help="DQN metrics.csv and random-policy CSV files")
+    p.add_argument("--config", help=report_config_help)
+    p.add_argument("--out", required=True, help="report folder, e.g. results/report/{study}")
+    p.set_defaults(func=_cmd_plot_report)
+
+    p = sub.add_parser("make-tables", help="final return, AUC, speed-up vs scratch with CIs (CSV, Markdown)")
+    p.add_argument("--table", required=True, help="aggregated table (.csv or .parquet)")
+    p.add_argument("--config", help=report_config_help)
+    p.add_argument("--out", required=True, help="report folder; writes table.csv and table.md")
+    p.set_defaults(func=_cmd_make_tables)
+
+    p = sub.add_parser("latent-analysis", help="k-means and CCA of world-model latents vs player position")
+    p.add_argument("--model", required=True, help="saved Dreamer (world_model.pt or agent.pt)")
+    p.add_argument("--episodes", nargs="+", required=True, help="episode .npz files or dataset folders")
+    p.add_argument("--k", type=int, default=8, help="k-means clusters")
+    p.add_argument("--max-frames", type=int, default=100_000, help="frames analysed (seed 001: 100000)")
+    p.add_argument("--n-random", type=int, default=5, help="random-feature baselines drawn")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder; writes latent.json, latent.png, latent.svg")
+    p.set_defaults(func=_cmd_latent_analysis)
     return parser
 
 

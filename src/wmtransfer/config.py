@@ -22,7 +22,13 @@ T = TypeVar("T")
 
 #: Schema section name -> "module:Class" of the dataclass that holds it. Sections register here so the
 #: schema/dataclass agreement test covers them.
-SECTIONS: dict[str, str] = {}
+SECTIONS: dict[str, str] = {
+    "dqn": "wmtransfer.dqn.config:DQNConfig",
+    "dataset": "wmtransfer.train.collect:DatasetConfig",
+    "pretrain": "wmtransfer.train.config:PretrainConfig",
+    "agent": "wmtransfer.train.config:AgentConfig",
+    "dreamer": "wmtransfer.dreamer.config:DreamerSection",
+}
 
 
 class ConfigError(ValueError):

@@ -44,14 +44,14 @@ def check_study(config: dict[str, Any]) -> None:
         key = f"targets[{i}]"
         spec = _check_game(target["game"], f"{key}.game")
         conditions = target.get("conditions", study_conditions)
-        envset = target.get("envset")
+        envsets = target_envsets(target)
         needs_set = [c for c in conditions if c in PRETRAINED_CONDITIONS]
-        if needs_set and envset is None:
+        if needs_set and not envsets:
             raise StudyError(
                 f"{key}.envset: conditions {needs_set} start from a pre-trained model, "
                 f"so target {target['game']} needs an `envset`"
             )
-        if envset is not None:
+        for envset in envsets:
             if envset not in set_specs:
                 raise StudyError(
                     f"{key}.envset: unknown environment set {envset!r}; defined: {sorted(set_specs)}"
@@ -63,6 +63,38 @@ def check_study(config: dict[str, Any]) -> None:
                     f"{spec.n_actions} actions, but environment set {envset!r} has {ref.obs_shape} and "
                     f"{ref.n_actions}; its world model cannot read this game"
                 )
+
+
+def target_envsets(target: dict[str, Any]) -> list[str]:
+    """The environment sets a target's pre-trained conditions start from (a list, maybe empty)."""
+    envset = target.get("envset")
+    if envset is None:
+        return []
+    return [envset] if isinstance(envset, str) else list(envset)
+
+
+def agent_runs(config: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every agent run of a study: ``(target game, label) -> {condition, envset, variant}``.
+
+    The label names the run's folder ``results/agents/{study}/{target}/{label}/seed{seed}``: the
+    condition itself, ``<condition>-<envset>`` when the target starts from several sets, and
+    ``scratch-<variant>`` for each ablation variant of the from-scratch agent.
+    """
+    runs: dict[tuple[str, str], dict[str, Any]] = {}
+    variants = sorted(config.get("variants", {}))
+    for target in config.get("targets", []):
+        game, envsets = target["game"], target_envsets(target)
+        for condition in target_conditions(config, target):
+            if condition in PRETRAINED_CONDITIONS:
+                for envset in envsets:
+                    label = f"{condition}-{envset}" if len(envsets) > 1 else condition
+                    runs[(game, label)] = {"condition": condition, "envset": envset, "variant": None}
+            else:
+                runs[(game, condition)] = {"condition": condition, "envset": None, "variant": None}
+                for variant in variants:
+                    runs[(game, f"{condition}-{variant}")] = {"condition": condition, "envset": None,
+                                                              "variant": variant}
+    return runs
 
 
 def target_conditions(config: dict[str, Any], target: dict[str, Any]) -> list[str]:

@@ -1,0 +1,166 @@
+"""Speed of the DreamerV2 model: world-model updates/s, behaviour updates/s, imagination steps/s, memory.
+
+Each preset runs in its own subprocess so that ``ru_maxrss`` (peak resident memory) belongs to it alone.
+Batches are synthetic uint8 sequences of the preset's shape (speed does not depend on the pixel values);
+the mathematics is the full training update (nothing skipped). The ``rajghugare_minatar`` preset is the
+MinAtar configuration of RajGhugare19/dreamerv2 (batch 50 x length 50, deter 200, 20x20 categorical
+latents, 3x100 ELU heads, imagination from 50 x 49 = 2450 start states for horizon 10, fp32), whose own
+code takes 350 ms per world-model update and 720 ms per behaviour update with 1.55 GiB peak memory on
+the project's 2-core CPU (issue 4); the target is <= 175 ms, <= 360 ms, <= 1.55 GiB.
+
+    python benchmarks/dreamer.py                          # minatar, atari, rajghugare_minatar -> JSON
+    python benchmarks/dreamer.py --presets rajghugare_minatar --repeats 20
+    python benchmarks/dreamer.py --device cuda --amp      # on a GPU, bf16 autocast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OBS = {"minatar": ((10, 10, 10), 6), "rajghugare_minatar": ((10, 10, 10), 6), "atari": ((1, 64, 64), 18),
+       "mario": ((1, 64, 64), 12)}
+
+
+def synthetic_batch(obs_shape, n_actions, batch, length, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    high = 2 if obs_shape[0] > 1 else 256
+    out = {
+        "obs": rng.integers(0, high, (batch, length, *obs_shape), dtype=np.uint8),
+        "action": rng.integers(0, n_actions, (batch, length)).astype(np.int64),
+        "reward": rng.normal(size=(batch, length)).astype(np.float32),
+        "is_first": np.zeros((batch, length), bool),
+        "is_terminal": rng.random((batch, length)) < 0.01,
+        "is_last": np.zeros((batch, length), bool),
+    }
+    out["is_first"][:, 0] = True
+    return out
+
+
+def _timed(fn, repeats, sync):
+    """Wall-clock and process CPU seconds of each call."""
+    times, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return times, cpu
+
+
+def worker(args) -> dict:
+    import torch
+
+    from wmtransfer.dreamer import Dreamer, DreamerConfig
+    from wmtransfer.dreamer.rssm import Latent
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    overrides = json.loads(args.overrides) if args.overrides else {}
+    cfg = DreamerConfig.preset(args.preset, **overrides)
+    obs_shape, n_actions = OBS[args.preset]
+    agent = Dreamer(cfg, obs_shape, n_actions, device=args.device)
+    if args.plain:  # ablation: dense one-hot products instead of look-ups (same mathematics)
+        agent.behavior.use_lookups = False
+    batch = synthetic_batch(obs_shape, n_actions, cfg.batch_size, cfg.seq_length)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    amp = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.amp)
+
+    def wm_update():
+        with amp:
+            agent.train_world_model(batch)
+
+    data = agent.world_model.preprocess(batch, agent.device)
+    with torch.no_grad(), amp:
+        _, post, _ = agent.world_model.loss(data)
+    post = Latent(post.deter.float(), post.stoch.float())
+
+    def behaviour_update():
+        with amp:
+            agent.train_behavior(post, data["is_terminal"])
+
+    cut = slice(0, -1) if cfg.imag_drop_last_start else slice(None)
+    start = Latent(post.deter[:, cut].flatten(0, 1), post.stoch[:, cut].flatten(0, 1))
+    n_starts = start.deter.shape[0]
+
+    def imagine():
+        with torch.no_grad(), amp:
+            agent.behavior.imagine(agent.world_model, start, cfg.imag_horizon)
+
+    result = {
+        "preset": args.preset, "plain": args.plain, "overrides": overrides, "batch": cfg.batch_size,
+        "length": cfg.seq_length,
+        "imag_starts": n_starts, "horizon": cfg.imag_horizon,
+        "params": sum(p.numel() for p in agent.parameters()),
+    }
+    for name, fn in [("wm_update", wm_update), ("behaviour_update", behaviour_update), ("imagine", imagine)]:
+        _timed(fn, args.warmup, sync)
+        times, cpu = _timed(fn, args.repeats, sync)
+        times.sort()
+        cpu.sort()
+        result[f"{name}_ms_median"] = 1000 * times[len(times) // 2]
+        result[f"{name}_ms_min"] = 1000 * times[0]
+        result[f"{name}_cpu_ms_median"] = 1000 * cpu[len(cpu) // 2]
+        result[f"{name}_per_s"] = 1.0 / times[len(times) // 2]
+    result["imagination_steps_per_s"] = n_starts * cfg.imag_horizon / (result["imagine_ms_median"] / 1000)
+    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if args.device.startswith("cuda"):
+        result["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    result["torch_threads"] = torch.get_num_threads()
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["minatar", "atari", "rajghugare_minatar"])
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast")
+    p.add_argument("--overrides", default="", help="JSON of DreamerConfig overrides for every preset")
+    p.add_argument("--plain", action="store_true", help="ablation: no one-hot look-ups (dense products)")
+    p.add_argument("--out", default="benchmarks/results/dreamer.json")
+    p.add_argument("--preset", help=argparse.SUPPRESS)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    load_before = os.getloadavg()
+    results = []
+    for preset in args.presets:
+        cmd = [sys.executable, __file__, "--worker", "--preset", preset, "--repeats", str(args.repeats),
+               "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device,
+               "--overrides", args.overrides]
+        if args.amp:
+            cmd.append("--amp")
+        if args.plain:
+            cmd.append("--plain")
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        res = json.loads(out.strip().splitlines()[-1])
+        results.append(res)
+        print(json.dumps(res), flush=True)
+    report = {
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": load_before,
+                    "load_after": os.getloadavg()},
+        "results": results,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

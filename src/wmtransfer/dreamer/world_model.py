@@ -1,0 +1,122 @@
+"""DreamerV2 world model: encoder, RSSM, image decoder, reward and discount heads (seed 003 eq. 3).
+
+    L(phi) = E_q [ sum_t  image_scale  * -ln p(x_t | h_t, z_t)
+                        + reward_scale * -ln p(r_t | h_t, z_t)
+                        + discount_scale * -ln p(gamma_t | h_t, z_t)
+                        + kl_scale * KL_balanced[q(z_t | h_t, x_t) || p(z_t | h_t)] ]
+
+Each term is averaged over batch and time (the official ``.mean()``); the image term is summed over
+pixels. Reward: unit-variance Gaussian (MSE) on the reward, tanh-squashed for Atari. Discount: Bernoulli
+on gamma (1 - is_terminal), as official.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import distributions as D
+from .config import DreamerConfig
+from .losses import kl_balance
+from .networks import MLP, ConvDecoder, ConvEncoder
+from .rssm import RSSM, Latent
+
+
+def as_tensor(x: Any, device: torch.device | str) -> torch.Tensor:
+    """numpy array or tensor -> tensor on ``device``, dtype unchanged (uint8 stays uint8 until here)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    return torch.from_numpy(np.ascontiguousarray(x)).to(device)
+
+
+class WorldModel(nn.Module):
+    def __init__(self, cfg: DreamerConfig, obs_shape: tuple[int, int, int], n_actions: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.obs_shape = tuple(int(s) for s in obs_shape)
+        self.n_actions = int(n_actions)
+        self.encoder = ConvEncoder(
+            self.obs_shape, cfg.cnn_depth, cfg.encoder_kernels, cfg.encoder_stride, cfg.embed_size, cfg.act
+        )
+        self.rssm = RSSM(cfg, self.n_actions, self.encoder.embed_dim)
+        self.decoder = ConvDecoder(
+            cfg.feat_size, self.obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
+            cfg.decoder_in_mult, cfg.act,
+        )
+        self.reward_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
+        self.discount_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
+
+    # --- inputs -----------------------------------------------------------------------------------
+    def image_input(self, obs_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 observation -> float encoder input obs / obs_max - 0.5."""
+        return obs_uint8.to(torch.float32) * (1.0 / self.cfg.obs_max) - 0.5
+
+    def preprocess(
+        self, batch: Mapping[str, Any], device: torch.device | str = "cpu",
+    ) -> dict[str, torch.Tensor]:
+        """Replay batch (numpy, (B, T, ...)) -> model inputs and targets."""
+        cfg = self.cfg
+        obs = as_tensor(batch["obs"], device)
+        action = as_tensor(batch["action"], device).long()
+        reward = as_tensor(batch["reward"], device).to(torch.float32)
+        if cfg.reward_transform == "tanh":
+            reward = torch.tanh(reward)
+        is_first = as_tensor(batch["is_first"], device).to(torch.float32)
+        is_terminal = as_tensor(batch["is_terminal"], device).to(torch.float32)
+        return {
+            "obs": obs,
+            "image": self.image_input(obs),
+            "action": F.one_hot(action, self.n_actions).to(torch.float32),
+            "reward": reward,
+            "discount": cfg.discount * (1.0 - is_terminal),
+            "is_first": is_first,
+            "is_terminal": is_terminal,
+        }
+
+    def image_nll(self, out: torch.Tensor, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """-ln p(x_t | h_t, z_t) per step, summed over C, H, W."""
+        if self.cfg.image_dist == "bernoulli":
+            target = data["obs"].to(out.dtype) * (1.0 / self.cfg.obs_max)
+            return D.bernoulli_nll(out, target, event_dims=3)
+        return D.mse_nll(out, data["image"], event_dims=3)
+
+    # --- loss -------------------------------------------------------------------------------------
+    def loss(self, data: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, Latent, dict[str, torch.Tensor]]:
+        """World-model loss on preprocessed sequences; returns (loss, posterior states, metric tensors)."""
+        cfg = self.cfg
+        embed = self.encoder(data["image"])
+        post, prior_stats = self.rssm.observe(embed, data["action"], data["is_first"])
+        feat = post.feat()
+        image = self.image_nll(self.decoder(feat), data).mean()
+        reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"]).mean()
+        discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"]).mean()
+        post_p = self.rssm.dist_params(post.stats)
+        prior_p = self.rssm.dist_params(prior_stats)
+        kl_loss, kl_value = kl_balance(
+            self.rssm.kl, post_p, prior_p, balance=cfg.kl_balance, mix=cfg.kl_balance_mix,
+            free=cfg.free_nats, free_avg=cfg.free_avg,
+        )
+        total = (
+            cfg.image_scale * image + cfg.reward_scale * reward + cfg.discount_scale * discount
+            + cfg.kl_scale * kl_loss
+        )
+        with torch.no_grad():
+            metrics = {
+                "wm_loss": total.detach(),
+                "wm_image": image.detach(),
+                "wm_reward": reward.detach(),
+                "wm_discount": discount.detach(),
+                "wm_kl": kl_value.mean(),
+                "wm_prior_entropy": self.rssm.entropy([p.detach() for p in prior_p]).mean(),
+                "wm_post_entropy": self.rssm.entropy([p.detach() for p in post_p]).mean(),
+            }
+        return total, post, metrics
+
+    @torch.no_grad()
+    def encode_step(self, obs_uint8: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.image_input(obs_uint8))

@@ -1,0 +1,194 @@
+"""Figures, tables and the report CLI on synthetic metrics.csv folders."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_synthetic import metrics_frame, write_baselines, write_pretrain_summary, write_study
+
+from wmtransfer.analysis import curves, figures, report, tables
+from wmtransfer.analysis.stats import StatsConfig
+from wmtransfer.cli import main
+
+FAST = StatsConfig(grid_points=40, n_boot=200)
+TARGET = "minatar-space_invaders"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    paths = write_study(root, seeds=(0, 1, 2), budget=12000)
+    return root, paths, curves.aggregate(paths)
+
+
+@pytest.mark.slow
+def test_plot_report_and_make_tables_cli(study, tmp_path):
+    root, paths, table = study
+    table_path = curves.write_table(table, tmp_path / "curves.csv")[1]  # the parquet file
+    summary = write_pretrain_summary(root, dataset_env_steps=8000)
+    base = write_baselines(root, TARGET, seeds=(0,))
+    out = tmp_path / "report"
+    argv = ["plot-report", "--table", str(table_path), "--pretrain-summaries", str(summary),
+            "--baselines", *map(str, base), "--out", str(out), "--config", json.dumps({"n_boot": 200})]
+    assert main(argv) == 0
+    manifest = json.loads((out / "figures.json").read_text())
+    names = {f"return_{TARGET}", f"eval_return_{TARGET}", f"wm_loss_{TARGET}", f"wm_loss_zoom_{TARGET}",
+             f"compute_matched_{TARGET}", "per_level_return"}
+    assert set(manifest) == names
+    for name in names:
+        for ext in ("png", "svg"):
+            assert (out / f"{name}.{ext}").stat().st_size > 5000
+    assert "finetune: 8,000" in manifest[f"compute_matched_{TARGET}"]["caption"]
+    assert "DQN" in manifest[f"return_{TARGET}"]["caption"]
+    assert "One seed only" not in manifest[f"return_{TARGET}"]["caption"]
+    assert (out / "captions.md").read_text().count("![") == len(names)
+
+    assert main(["make-tables", "--table", str(table_path), "--out", str(out)]) == 0
+    md = (out / "table.md").read_text()
+    assert f"## {TARGET}: episode_return" in md and "| finetune | 3 |" in md
+    results = pd.read_csv(out / "table.csv")
+    assert set(results["condition"]) == {"scratch", "finetune", "frozen_rssm"}
+
+
+def test_table_recovers_the_known_speedups(study):
+    """Synthetic returns rise with tau 4000 (scratch), 2000 (finetune), 6000 (frozen_rssm)."""
+    _, _, table = study
+    results = tables.study_table(table, StatsConfig(grid_points=121, n_boot=500))
+    rows = results[results["metric"] == "episode_return"].set_index("condition")
+    assert rows.loc["scratch", "speedup_vs_scratch"] == pytest.approx(1.0)
+    fin, frz = rows.loc["finetune"], rows.loc["frozen_rssm"]
+    assert 1.7 < fin["speedup_vs_scratch"] < 2.3 and fin["speedup_low"] <= fin["speedup_vs_scratch"]
+    assert 0.58 < frz["speedup_vs_scratch"] < 0.75
+    assert fin["auc"] > rows.loc["scratch", "auc"] > frz["auc"]
+    assert fin["auc_low"] <= fin["auc"] <= fin["auc_high"]
+    assert rows["n_reached"].tolist() == [3, 3, 3]
+
+
+def test_one_seed_draws_no_band_and_says_so(tmp_path):
+    paths = write_study(tmp_path, conditions=("scratch",), seeds=(0,), budget=4000)
+    paths += write_study(tmp_path, conditions=("finetune",), seeds=(0, 1), budget=4000)
+    table = curves.aggregate(paths)
+    palette = figures.condition_palette(table["condition"].unique())
+    fig, caption = figures.plot_returns(table, TARGET, FAST, palette)
+    assert "One seed only, so no CI, for: scratch." in caption
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["scratch (n=1)", "finetune (n=2)"]
+    assert len(ax.collections) == 1  # one CI band: finetune's
+
+
+def test_missing_target_data_is_skipped_with_a_log_line(study, tmp_path, caplog):
+    _, _, table = study
+    only_actor = pd.DataFrame({"env_step": [10, 20], "update": [1, 2], "wall_time": [0.1, 0.2],
+                               "actor_loss": [0.5, 0.4]})
+    extra = curves.to_long(only_actor, curves.RunKey("demo", "minatar-breakout", "scratch", 0))
+    returns_only = table[table["metric"] == "episode_return"]  # fewer figures: a faster test
+    both = pd.concat([returns_only, extra], ignore_index=True)
+    with caplog.at_level(logging.INFO, logger="wmtransfer.analysis.report"):
+        manifest = report.build_figures(both, tmp_path, FAST)
+    assert "return_minatar-breakout" not in manifest and f"return_{TARGET}" in manifest
+    assert "figure return_minatar-breakout: nothing to draw, skipped" in caplog.text
+    assert not (tmp_path / "return_minatar-breakout.png").exists()
+    assert f"compute_matched_{TARGET}" not in manifest  # no pre-training cost given: nothing to match
+
+
+def test_colours_are_fixed_per_condition_across_figures(study):
+    _, _, table = study
+    palette = figures.condition_palette(table["condition"].unique())
+    assert figures.condition_palette(["finetune"])["finetune"] == palette["finetune"]
+    fig_r, _ = figures.plot_returns(table, TARGET, FAST, palette)
+    fig_l, _ = figures.plot_wm_losses(table, TARGET, FAST, palette)
+    fig_c, _ = figures.plot_compute_matched(table, TARGET, FAST, palette, {"finetune": 5000.0})
+
+    def colours(fig):
+        return {line.get_label().split(" (")[0]: line.get_color() for line in fig.axes[0].lines
+                if not line.get_label().startswith("_")}
+
+    assert colours(fig_r) == colours(fig_l) == colours(fig_c)
+    assert len(set(map(tuple, colours(fig_r).values()))) == 3
+
+
+def test_compute_matched_shifts_pretrained_conditions(study):
+    _, _, table = study
+    palette = figures.condition_palette(table["condition"].unique())
+    fig, _ = figures.plot_compute_matched(table, TARGET, FAST, palette, {"finetune": 5000.0})
+    lines = {line.get_label().split(" (")[0]: line for line in fig.axes[0].lines
+             if not line.get_label().startswith("_")}
+    x, y = lines["finetune"].get_data()
+    assert np.nanmin(np.asarray(x)[~np.isnan(np.asarray(y))]) >= 5000.0
+    x, y = lines["scratch"].get_data()
+    assert np.nanmin(np.asarray(x)[~np.isnan(np.asarray(y))]) < 1000.0
+    assert fig.axes[0].get_xlim()[1] == pytest.approx(12000 + 5000)
+
+
+def test_per_level_splits_a_multitask_run_by_game(tmp_path):
+    levels = ("mario-3-1", "mario-3-2")
+    run = tmp_path / "results" / "pretrain_agent" / "E4" / "seed0" / "metrics.csv"
+    run.parent.mkdir(parents=True)
+    metrics_frame("finetune", 0, 6000, games=levels).to_csv(run, index=False)
+    paths = [run] + write_study(tmp_path, targets=levels, conditions=("scratch",), seeds=(0, 1), budget=3000)
+    table = curves.aggregate(paths, study="demo")
+    assert set(curves.select(table, condition="pretrain_agent")["target"]) == {"E4"}
+    palette = figures.condition_palette(table["condition"].unique())
+    fig, caption = figures.plot_per_level(table, FAST, palette)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == list(levels)
+    styles = {line.get_label().split(" (")[0]: line.get_linestyle() for line in panels[0].lines}
+    assert styles == {"scratch": "--", "pretrain_agent [E4]": "-"}
+
+
+def test_pretrain_costs_from_summaries(tmp_path):
+    e4 = write_pretrain_summary(tmp_path, "E4", dataset_env_steps=1000)
+    e10 = write_pretrain_summary(tmp_path, "E10", dataset_env_steps=5000)
+    for path, name in ((e4, "E4"), (e10, "E10")):  # pretrain summaries name their envset
+        path.write_text(json.dumps({**json.loads(path.read_text()), "envset": name}))
+    online = tmp_path / "online.json"
+    online.write_text(json.dumps({"env_steps": 3000, "updates": 10, "envset": "E4"}))
+    runs = [("g1", "scratch"), ("g1", "finetune-E4"), ("g1", "finetune-E10"), ("g1", "frozen_rssm-E4"),
+            ("g1", "finetune_agent"), ("g2", "finetune-E4")]
+    found = report.read_pretrain_summaries([str(e4), str(e10), str(online)])
+    costs = report.resolve_costs(found, runs)
+    assert costs == {("g1", "finetune-E4"): 1000.0, ("g1", "finetune-E10"): 5000.0,
+                     ("g1", "frozen_rssm-E4"): 1000.0, ("g1", "finetune_agent"): 3000.0,
+                     ("g2", "finetune-E4"): 1000.0}
+    shared = report.resolve_costs(found, runs, amortise=True)  # E4's world model serves g1 and g2
+    assert shared[("g1", "finetune-E4")] == 500.0 and shared[("g1", "finetune-E10")] == 5000.0
+    keyed = report.read_pretrain_summaries([f"g2/finetune-E4={e10}", f"finetune_agent={e4}"])
+    assert report.resolve_costs(keyed, runs) == {("g2", "finetune-E4"): 5000.0,
+                                                 ("g1", "finetune_agent"): 1000.0}
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    with pytest.raises(curves.MetricsError, match="empty.json"):
+        report.read_pretrain_summaries([str(empty)])
+
+
+def test_amortised_cost_in_the_compute_matched_caption(tmp_path):
+    paths = write_study(tmp_path, targets=("mario-3-1", "mario-3-2"), conditions=("scratch", "finetune"),
+                        seeds=(0,), budget=3000)
+    table = curves.aggregate(paths)
+    summary = write_pretrain_summary(tmp_path, "E4", dataset_env_steps=4000)
+    costs = report.pretrain_costs([str(summary)], table, amortise=True)
+    assert costs == {"mario-3-1": {"finetune": 2000.0}, "mario-3-2": {"finetune": 2000.0}}
+    cfg = StatsConfig(grid_points=30, n_boot=50, amortise_pretraining=True)
+    palette = figures.condition_palette(table["condition"].unique())
+    _, caption = figures.plot_compute_matched(table, "mario-3-1", cfg, palette, costs["mario-3-1"])
+    assert "finetune: 2,000" in caption and "amortised" in caption
+
+
+def test_compute_matched_draws_the_multitask_pretraining_before_finetune_agent(tmp_path):
+    run = tmp_path / "results" / "pretrain" / "E4" / "seed0" / "metrics.csv"
+    run.parent.mkdir(parents=True)
+    metrics_frame("scratch", 0, 8000, games=(TARGET, "minatar-breakout")).to_csv(run, index=False)
+    paths = [run] + write_study(tmp_path, conditions=("scratch", "finetune_agent"), seeds=(0,), budget=3000)
+    table = curves.aggregate(paths, study="demo")
+    palette = figures.condition_palette(table["condition"].unique())
+    fig, caption = figures.plot_compute_matched(table, TARGET, FAST, palette, {"finetune_agent": 4000.0})
+    lines = {line.get_label().split(" (")[0]: line for line in fig.axes[0].lines
+             if not line.get_label().startswith("_")}
+    x, y = (np.asarray(v, dtype=float) for v in lines["multi-task pre-training"].get_data())
+    assert np.nanmax(x[~np.isnan(y)]) <= 4000.0 + 1e-6
+    assert lines["multi-task pre-training"].get_linestyle() == ":"
+    assert "scaled by 0.5" in caption

@@ -1,0 +1,258 @@
+"""DreamerV2 model: shapes, training updates, save/load, determinism, and learning on real MinAtar data."""
+
+import numpy as np
+import pytest
+import torch
+
+from wmtransfer import games
+from wmtransfer.data.replay import Replay
+from wmtransfer.dreamer import CheckpointMismatch, Dreamer, DreamerConfig
+from wmtransfer.dreamer.networks import ConvDecoder, ConvEncoder
+from wmtransfer.dreamer.rssm import Latent
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models: one thread is as fast and immune to oversubscription on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+SMALL = dict(deter=32, hidden=32, stoch=4, classes=4, head_layers=2, head_units=32, actor_layers=2,
+             actor_units=32, critic_layers=2, critic_units=32, imag_horizon=4, batch_size=4, seq_length=8)
+METRICS = {"wm_loss", "wm_image", "wm_reward", "wm_discount", "wm_kl", "wm_prior_entropy", "wm_post_entropy",
+           "actor_loss", "critic_loss", "actor_entropy", "value_mean"}
+
+
+def random_episodes(game: str, steps: int, seed: int = 0) -> list[dict]:
+    """Real episodes of a uniform random policy, in the project's episode format."""
+    env = games.make(game, seed=seed)
+    n = env.action_space.n
+    rng = np.random.default_rng(seed)
+    episodes = []
+    obs, _ = env.reset(seed=seed)
+    ep = {"obs": [obs], "action": [0], "reward": [0.0], "is_terminal": [False]}
+    for _ in range(steps):
+        a = int(rng.integers(n))
+        obs, r, term, trunc, _ = env.step(a)
+        ep["obs"].append(obs), ep["action"].append(a), ep["reward"].append(r), ep["is_terminal"].append(term)
+        if term or trunc:
+            length = len(ep["obs"])
+            episodes.append({
+                "obs": np.stack(ep["obs"]).astype(np.uint8), "action": np.array(ep["action"], np.int16),
+                "reward": np.array(ep["reward"], np.float32), "is_terminal": np.array(ep["is_terminal"]),
+                "is_first": np.arange(length) == 0, "is_last": np.arange(length) == length - 1, "game": game,
+            })
+            obs, _ = env.reset()
+            ep = {"obs": [obs], "action": [0], "reward": [0.0], "is_terminal": [False]}
+    return episodes
+
+
+@pytest.fixture(scope="module")
+def breakout_replay():
+    replay = Replay(seed=0)
+    for ep in random_episodes("minatar-breakout", 1500):
+        replay.add_episode(ep, n_actions=6)
+    return replay
+
+
+def test_minatar_encoder_decoder_shapes():
+    cfg = DreamerConfig.preset("minatar")
+    enc = ConvEncoder((10, 10, 10), cfg.cnn_depth, cfg.encoder_kernels, cfg.encoder_stride)
+    x = torch.zeros(2, 3, 10, 10, 10)
+    h = enc.convs(x.flatten(0, 1))
+    assert h.shape == (6, 64, 2, 2)  # seed 001 §2.3: four 3x3 stride-1 convs to 2x2x64
+    assert enc(x).shape == (2, 3, 256)
+    dec = ConvDecoder(cfg.feat_size, (10, 10, 10), cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride)
+    assert dec.start == 1  # transposed kernels 2, 3, 4, 4 grow 1x1 to 10x10
+    assert dec(torch.zeros(2, 3, cfg.feat_size)).shape == (2, 3, 10, 10, 10)
+
+
+def test_64x64_encoder_decoder_shapes():
+    cfg = DreamerConfig.preset("atari")
+    enc = ConvEncoder((1, 64, 64), cfg.cnn_depth, cfg.encoder_kernels, cfg.encoder_stride)
+    assert enc.convs(torch.zeros(1, 1, 64, 64)).shape == (1, 384, 2, 2)  # official: 48..384 channels
+    assert enc.embed_dim == 1536
+    dec = ConvDecoder(cfg.feat_size, (1, 64, 64), cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride)
+    assert dec(torch.zeros(2, cfg.feat_size)).shape == (2, 1, 64, 64)
+
+
+@pytest.mark.parametrize(
+    "preset,obs_shape,n_actions", [("minatar", (10, 10, 10), 6), ("atari", (1, 64, 64), 18)]
+)
+def test_train_step_and_policy_shapes(preset, obs_shape, n_actions):
+    torch.manual_seed(0)
+    cfg = DreamerConfig.preset(preset, **{**SMALL, "cnn_depth": 4})
+    agent = Dreamer(cfg, obs_shape, n_actions)
+    rng = np.random.default_rng(0)
+    batch = {
+        "obs": rng.integers(0, 2, (4, 8, *obs_shape), dtype=np.uint8),
+        "action": rng.integers(0, n_actions, (4, 8)), "reward": rng.normal(size=(4, 8)).astype(np.float32),
+        "is_first": np.eye(4, 8, dtype=bool), "is_terminal": np.zeros((4, 8), bool),
+    }
+    metrics = agent.train_step(batch)
+    assert set(metrics) == METRICS
+    assert all(np.isfinite(v) for v in metrics.values())
+    state = agent.init_state(3)
+    actions, state = agent.policy(batch["obs"][:3, 0], state, np.ones(3, bool))
+    assert actions.dtype == np.int64 and actions.shape == (3,)
+    assert np.all((actions >= 0) & (actions < n_actions))
+    assert state["deter"].shape == (3, cfg.deter) and state["stoch"].shape == (3, cfg.stoch_size)
+    actions, _ = agent.policy(torch.as_tensor(batch["obs"][:3, 1]), state, np.zeros(3, bool), explore=False)
+    assert actions.shape == (3,)
+
+
+def test_gaussian_latent_and_dynamics_gradient_options(breakout_replay):
+    for overrides in ({"latent": "gaussian"}, {"actor_grad": "both", "actor_grad_mix": 0.5},
+                      {"actor_grad": "dynamics", "kl_balance": False, "free_nats": 1.0}):
+        torch.manual_seed(0)
+        agent = Dreamer(DreamerConfig.preset("minatar", **{**SMALL, **overrides}), (10, 10, 10), 6)
+        metrics = agent.train_step(breakout_replay.sample(4, 8))
+        assert all(np.isfinite(v) for v in metrics.values()), overrides
+
+
+def test_behaviour_gradients_never_reach_the_world_model(breakout_replay):
+    for grad in ("reinforce", "both"):
+        torch.manual_seed(0)
+        cfg = DreamerConfig.preset("minatar", **SMALL, actor_grad=grad, actor_grad_mix=0.5)
+        agent = Dreamer(cfg, (10, 10, 10), 6)
+        batch = breakout_replay.sample(4, 8)
+        data = agent.world_model.preprocess(batch)
+        with torch.no_grad():
+            _, post, _ = agent.world_model.loss(data)
+        before = {k: v.clone() for k, v in agent.world_model.state_dict().items()}
+        actor_before = [p.clone() for p in agent.actor.parameters()]
+        agent.world_model.zero_grad(set_to_none=True)
+        agent.train_behavior(post, data["is_terminal"])
+        for k, v in agent.world_model.state_dict().items():
+            assert torch.equal(v, before[k]), k
+        assert all(p.grad is None for p in agent.world_model.parameters())
+        assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True))
+
+
+def test_index_imagination_equals_dense_imagination(breakout_replay):
+    """The look-up path for one-hot inputs computes the same trajectories as the plain one."""
+    torch.manual_seed(0)
+    agent = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    agent.train_step(breakout_replay.sample(4, 8))
+    data = agent.world_model.preprocess(breakout_replay.sample(4, 8))
+    with torch.no_grad():
+        _, post, _ = agent.world_model.loss(data)
+    start = Latent(post.deter.flatten(0, 1), post.stoch.flatten(0, 1))
+    runs = []
+    for dense in (False, True):
+        torch.manual_seed(5)
+        runs.append(agent.behavior.imagine(agent.world_model, start, 6, dense=dense))
+    fast, plain = runs
+    torch.testing.assert_close(fast.deter, plain.deter)
+    torch.testing.assert_close(fast.logits, plain.logits)
+    assert torch.equal(fast.action, plain.action)
+    assert torch.equal(fast.index, plain.stoch.unflatten(-1, (4, 4)).argmax(-1))
+    for head in (agent.world_model.reward_head, agent.critic):
+        torch.testing.assert_close(fast.apply(head, 0, 7, 4), plain.apply(head, 0, 7, 4))
+
+
+def test_save_load_round_trip(tmp_path, breakout_replay):
+    torch.manual_seed(0)
+    agent = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    agent.set_condition("frozen_rssm")
+    for _ in range(2):
+        agent.train_step(breakout_replay.sample(4, 8))
+    path = tmp_path / "agent.pt"
+    agent.save(path, games=["minatar-breakout"], env_steps=123)
+    loaded = Dreamer.load(path, n_actions=6)
+    assert loaded.condition == "frozen_rssm" and loaded.updates == 2 and loaded.wm_updates == 2
+    assert torch.load(path, weights_only=True)["meta"] == {"games": ["minatar-breakout"], "env_steps": 123}
+    for (k, a), (_, b) in zip(agent.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    obs = breakout_replay.sample(5, 1)["obs"][:, 0]
+    torch.manual_seed(7)
+    a1, _ = agent.policy(obs, agent.init_state(5), np.ones(5, bool))
+    torch.manual_seed(7)
+    a2, _ = loaded.policy(obs, loaded.init_state(5), np.ones(5, bool))
+    np.testing.assert_array_equal(a1, a2)
+    # the optimiser states came back too: one more identical update gives identical weights
+    batch = breakout_replay.sample(4, 8)
+    torch.manual_seed(3)
+    m1 = agent.train_step(batch)
+    torch.manual_seed(3)
+    m2 = loaded.train_step(batch)
+    assert m1 == m2
+    for (k, a), (_, b) in zip(agent.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_checkpoint_mismatch_names_both_values(tmp_path):
+    agent = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    path = tmp_path / "a.pt"
+    agent.save(path)
+    with pytest.raises(CheckpointMismatch, match="n_actions: checkpoint 6 vs model 18"):
+        Dreamer.load(path, n_actions=18)
+    other = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 18)
+    with pytest.raises(CheckpointMismatch, match="n_actions: source 6 vs model 18"):
+        other.load_world_model_from(path)
+    with pytest.raises(CheckpointMismatch, match="n_actions: checkpoint 6 vs model 18"):
+        other.restore(agent.checkpoint())
+
+
+def test_cpu_determinism():
+    """Same seeds (torch and replay) give identical losses, update after update."""
+    episodes = random_episodes("minatar-breakout", 300, seed=2)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(11)
+        agent = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+        replay = Replay(seed=3)
+        for ep in episodes:
+            replay.add_episode(ep, n_actions=6)
+        runs.append([agent.train_step(replay.sample(4, 8)) for _ in range(3)])
+    assert runs[0] == runs[1]
+
+
+def test_non_finite_loss_raises_with_step_and_term(breakout_replay):
+    agent = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    agent.train_step(breakout_replay.sample(4, 8))
+    with torch.no_grad():
+        agent.world_model.reward_head.net[-1].bias.fill_(float("nan"))
+    before = [p.clone() for p in agent.world_model.encoder.parameters()]
+    with pytest.raises(FloatingPointError, match=r"non-finite loss term.*wm_reward = nan.* at update 1"):
+        agent.train_step(breakout_replay.sample(4, 8))
+    for a, b in zip(before, agent.world_model.encoder.parameters(), strict=True):
+        assert torch.equal(a, b)  # stopped before any weight changed
+
+
+def test_world_model_loss_falls_on_real_minatar_episodes(breakout_replay):
+    torch.manual_seed(0)
+    cfg = DreamerConfig.preset(
+        "minatar", deter=64, hidden=64, stoch=8, classes=8, head_units=64, batch_size=8, seq_length=16,
+        model_lr=1e-3,
+    )
+    agent = Dreamer(cfg, (10, 10, 10), 6)
+    losses = [agent.train_world_model(breakout_replay.sample(8, 16)) for _ in range(40)]
+    first = np.mean([m["wm_loss"] for m in losses[:5]])
+    last = np.mean([m["wm_loss"] for m in losses[-5:]])
+    assert last < 0.5 * first, (first, last)
+    img_first = np.mean([m["wm_image"] for m in losses[:5]])
+    img_last = np.mean([m["wm_image"] for m in losses[-5:]])
+    assert img_last < 0.5 * img_first
+
+
+def test_benchmark_script_runs_and_writes_json(tmp_path):
+    """benchmarks/dreamer.py end to end on a shrunken preset (it measures the real update code)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "dreamer.py"
+    out = tmp_path / "dreamer.json"
+    overrides = json.dumps({**SMALL, "cnn_depth": 4})
+    subprocess.run([sys.executable, str(script), "--presets", "minatar", "--repeats", "1", "--warmup", "0",
+                    "--threads", "1", "--overrides", overrides, "--out", str(out)], check=True,
+                   capture_output=True, timeout=120)
+    report = json.loads(out.read_text())
+    (res,) = report["results"]
+    assert res["preset"] == "minatar" and res["imag_starts"] == 4 * 8 and res["horizon"] == 4
+    for key in ("wm_update_per_s", "behaviour_update_per_s", "imagination_steps_per_s", "peak_rss_gib"):
+        assert res[key] > 0
