@@ -12,11 +12,22 @@ validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    seed=r"\d+",
+    game=_alternatives(GAMES),
+    envset=_alternatives(ENVSETS),
+    study=_alternatives([STUDY]),
+    label=_alternatives(LABELS),
+
+
 include: "rules/dqn.smk"
 include: "rules/datasets.smk"
 include: "rules/pretrain.smk"
 include: "rules/agents.smk"
 include: "rules/baselines.smk"
+include: "rules/report.smk"
 
 
 rule all:

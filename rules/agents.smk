@@ -22,6 +22,8 @@ rule train_agent:
     threads: 2
     resources:
         gpu=1,
+    conda:
+        "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer train-agent --game {wildcards.game} --condition {params.condition} {params.init}"
         " --seed {wildcards.seed} --out {params.out} --device auto --threads {threads}"

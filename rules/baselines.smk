@@ -10,6 +10,8 @@ rule evaluate_random_policy:
         episodes=config["random_baseline"]["episodes"],
         max_steps=config["random_baseline"]["max_steps"],
     threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer random-baseline --game {wildcards.game} --seed 0 --episodes {params.episodes}"
         " --max-steps {params.max_steps} --out {output} > {log} 2>&1"

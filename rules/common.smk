@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: the study's derived lists, wildcard constraints and the
+# Helpers shared by all stages. The derived lists of the study, wildcard helpers and the
 # final targets. Rule files hold rules only.
 import copy
 import json
@@ -25,14 +25,6 @@ LABELS = sorted({label for _, label in RUNS})
 def _alternatives(values):
     """A regex that matches exactly one of ``values`` (never matches if there are none)."""
     return "|".join(re.escape(str(v)) for v in values) or "(?!x)x"
-
-
-wildcard_constraints:
-    seed=r"\d+",
-    game=_alternatives(GAMES),
-    envset=_alternatives(ENVSETS),
-    study=_alternatives([STUDY]),
-    label=_alternatives(LABELS),
 
 
 def cli_config(section):
@@ -71,7 +63,7 @@ def run_game_settings(game, label):
 
 
 def final_outputs():
-    """Everything ``rule all`` builds for this study."""
+    """Everything the default target builds for this study."""
     out = []
     if config["random_baseline"]["enabled"]:
         out += expand("results/baselines/random/{game}/returns.csv", game=[t["game"] for t in TARGETS])
@@ -80,5 +72,50 @@ def final_outputs():
     if config["dqn_baseline"]["enabled"]:
         out += expand("results/dqn/{game}/seed{seed}/metrics.csv", game=[t["game"] for t in TARGETS],
                       seed=SEEDS)
-    # --- later stages add their final outputs below ---
+    out += report_outputs()
+    return out
+
+
+def pretrained_envsets():
+    """(stage, envset) pairs the study pre-trains: offline world models and online multi-task agents."""
+    pairs = set()
+    for run in RUNS.values():
+        if run["envset"] is not None:
+            stage = "pretrain_agent" if run["condition"] == "finetune_agent" else "pretrain"
+            pairs.add((stage, run["envset"]))
+    return sorted(pairs)
+
+
+def study_metrics(wildcards):
+    """Every metrics.csv the study's report reads: its agent runs and their pre-training runs."""
+    runs = [f"results/agents/{STUDY}/{game}/{label}/seed{seed}/metrics.csv"
+            for (game, label) in RUNS for seed in SEEDS]
+    runs += [f"results/{stage}/{envset}/seed{seed}/metrics.csv"
+             for stage, envset in pretrained_envsets() for seed in SEEDS]
+    return runs
+
+
+def pretrain_summaries(wildcards):
+    return [f"results/{stage}/{envset}/seed{seed}/summary.json"
+            for stage, envset in pretrained_envsets() for seed in SEEDS]
+
+
+def baseline_files(wildcards):
+    targets = sorted({t["game"] for t in TARGETS})
+    files = []
+    if config["random_baseline"]["enabled"]:
+        files += expand("results/baselines/random/{game}/returns.csv", game=targets)
+    if config["dqn_baseline"]["enabled"]:
+        files += expand("results/dqn/{game}/seed{seed}/metrics.csv", game=targets, seed=SEEDS)
+    return files
+
+
+def report_outputs():
+    """The figures and tables of the study (and the latent analysis of its world models)."""
+    out = []
+    if RUNS:
+        out += [f"results/report/{STUDY}/figures", f"results/report/{STUDY}/table.csv"]
+    if config["latent_analysis"]["enabled"]:
+        out += [f"results/report/{STUDY}/latent/{envset}/seed{SEEDS[0]}"
+                for stage, envset in pretrained_envsets() if stage == "pretrain"]
     return out

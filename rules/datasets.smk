@@ -18,6 +18,8 @@ rule collect_dataset:
         out=subpath(output.manifest, parent=True),
         config=cli_config(config["dataset"]),
     threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer collect-dataset --game {wildcards.game} --out {params.out} --threads {threads}"
         " --checkpoints {input.checkpoints} --config {params.config} > {log} 2>&1"

@@ -17,6 +17,8 @@ rule train_dqn:
         out=subpath(output.summary, parent=True),
         config=cli_config(config["dqn"]),
     threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer train-dqn --game {wildcards.game} --seed {wildcards.seed} --out {params.out}"
         " --threads {threads} --config {params.config} > {log} 2>&1"

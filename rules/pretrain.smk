@@ -22,6 +22,8 @@ rule pretrain_world_model:
     threads: 2
     resources:
         gpu=1,
+    conda:
+        "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer pretrain-world-model --envset {wildcards.envset} --games {params.games}"
         " --datasets {params.datasets} --seed {wildcards.seed} --out {params.out} --device auto"
@@ -45,6 +47,8 @@ rule pretrain_agent:
     threads: 2
     resources:
         gpu=1,
+    conda:
+        "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer pretrain-agent --envset {wildcards.envset} --games {params.games}"
         " --seed {wildcards.seed} --out {params.out} --device auto --threads {threads}"

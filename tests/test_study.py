@@ -127,3 +127,10 @@ def test_agent_runs_label_envsets_and_variants():
     ablations = validated(yaml.safe_load((ROOT / "studies" / "dreamer_ablations.yaml").read_text()))
     labels = {label for (game, label) in agent_runs(ablations) if game == "minatar-breakout"}
     assert labels == {"scratch", "scratch-no_kl_balance", "scratch-gaussian_latents", "scratch-action_repeat"}
+
+
+def test_snakemake_lint_is_clean():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Congratulations" in result.stdout + result.stderr

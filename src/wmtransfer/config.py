@@ -28,6 +28,7 @@ SECTIONS: dict[str, str] = {
     "pretrain": "wmtransfer.train.config:PretrainConfig",
     "agent": "wmtransfer.train.config:AgentConfig",
     "dreamer": "wmtransfer.dreamer.config:DreamerSection",
+    "report": "wmtransfer.analysis.stats:StatsConfig",
 }
 
 

@@ -1,0 +1,93 @@
+# Stage 5: every learning curve of the study into one tidy table, then figures and tables. Nothing
+# here retrains: `snakemake report_only` (or `--report`) rebuilds them from existing results.
+
+
+rule aggregate_curves:
+    input:
+        runs=study_metrics,
+    output:
+        csv="results/report/{study}/curves.csv",
+        parquet="results/report/{study}/curves.parquet",
+    log:
+        "logs/report/{study}/aggregate_curves.log",
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer aggregate-curves --study {wildcards.study} --runs {input.runs} --out {output.csv}"
+        " > {log} 2>&1"
+
+
+rule plot_report:
+    input:
+        table="results/report/{study}/curves.parquet",
+        summaries=pretrain_summaries,
+        baselines=baseline_files,
+    output:
+        report(
+            directory("results/report/{study}/figures"),
+            patterns=["{name}.png"],
+            caption="captions/figures.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/{study}/plot_report.log",
+    params:
+        config=cli_config(config["report"]),
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer plot-report --table {input.table} --pretrain-summaries {input.summaries}"
+        " --baselines {input.baselines} --config {params.config} --out {output} > {log} 2>&1"
+
+
+rule make_tables:
+    input:
+        table="results/report/{study}/curves.parquet",
+    output:
+        csv=report("results/report/{study}/table.csv", caption="captions/table.rst", category="Tables"),
+        md="results/report/{study}/table.md",
+    log:
+        "logs/report/{study}/make_tables.log",
+    params:
+        out=subpath(output.csv, parent=True),
+        config=cli_config(config["report"]),
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer make-tables --table {input.table} --config {params.config} --out {params.out}"
+        " > {log} 2>&1"
+
+
+rule analyse_latents:
+    input:
+        model="results/pretrain/{envset}/seed{seed}/world_model.pt",
+        manifests=lambda w: expand("results/datasets/{game}/manifest.csv", game=ENVSETS[w.envset]),
+    output:
+        report(
+            directory("results/report/{study}/latent/{envset}/seed{seed}"),
+            patterns=["{name}.png"],
+            caption="captions/latent.rst",
+            category="Latent analysis",
+        ),
+    log:
+        "logs/report/{study}/latent/{envset}/seed{seed}.log",
+    params:
+        datasets=lambda w, input: " ".join(os.path.dirname(m) for m in input.manifests),
+        max_frames=config["latent_analysis"]["max_frames"],
+        k=config["latent_analysis"]["k"],
+    threads: 2
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer latent-analysis --model {input.model} --episodes {params.datasets}"
+        " --k {params.k} --max-frames {params.max_frames} --seed {wildcards.seed} --out {output}"
+        " > {log} 2>&1"
+
+
+rule report_only:
+    """Rebuild the figures and tables from the results that exist, without training anything."""
+    input:
+        report_outputs(),
