@@ -95,9 +95,20 @@ def study_metrics(wildcards):
     return runs
 
 
+def _pretrain_summary(run, seed):
+    stage = "pretrain_agent" if run["condition"] == "finetune_agent" else "pretrain"
+    return f"results/{stage}/{run['envset']}/seed{seed}/summary.json"
+
+
 def pretrain_summaries(wildcards):
-    return [f"results/{stage}/{envset}/seed{seed}/summary.json"
-            for stage, envset in pretrained_envsets() for seed in SEEDS]
+    """The summary.json of every pre-training run the study's agents start from."""
+    return sorted({_pretrain_summary(run, seed) for run in RUNS.values() if run["envset"] for seed in SEEDS})
+
+
+def pretrain_cost_specs(wildcards):
+    """`TARGET/LABEL=summary.json` per pre-trained run and seed: the cost each curve is shifted by."""
+    return " ".join(f"{game}/{label}={_pretrain_summary(run, seed)}"
+                    for (game, label), run in sorted(RUNS.items()) if run["envset"] for seed in SEEDS)
 
 
 def baseline_files(wildcards):

@@ -33,12 +33,13 @@ rule plot_report:
     log:
         "logs/report/{study}/plot_report.log",
     params:
+        costs=pretrain_cost_specs,
         config=cli_config(config["report"]),
     threads: 1
     conda:
         "../envs/wmtransfer.yaml"
     shell:
-        "wmtransfer plot-report --table {input.table} --pretrain-summaries {input.summaries}"
+        "wmtransfer plot-report --table {input.table} --pretrain-summaries {params.costs}"
         " --baselines {input.baselines} --config {params.config} --out {output} > {log} 2>&1"
 
 

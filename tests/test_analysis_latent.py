@@ -116,3 +116,14 @@ def test_latent_analysis_cli_on_a_real_game_and_model(tmp_path):
     assert 0.0 <= result["x"]["random_cca"] <= 1.0 and 0.0 <= result["x"]["cca"] <= 1.0
     assert 0.0 <= result["x_untrained"]["cca"] <= 1.0
     assert (out / "latent.png").stat().st_size > 5000
+
+
+def test_episode_paths_interleave_dataset_folders(tmp_path):
+    from wmtransfer.analysis.latent_features import episode_paths
+
+    for game, n in (("a", 3), ("b", 1)):
+        for i in range(n):
+            (tmp_path / game / "episodes").mkdir(parents=True, exist_ok=True)
+            (tmp_path / game / "episodes" / f"ep{i}.npz").write_bytes(b"")
+    names = [f"{p.parent.parent.name}/{p.name}" for p in episode_paths([tmp_path / "a", tmp_path / "b"])]
+    assert names == ["a/ep0.npz", "b/ep0.npz", "a/ep1.npz", "a/ep2.npz"]

@@ -192,3 +192,16 @@ def test_compute_matched_draws_the_multitask_pretraining_before_finetune_agent(t
     assert np.nanmax(x[~np.isnan(y)]) <= 4000.0 + 1e-6
     assert lines["multi-task pre-training"].get_linestyle() == ":"
     assert "scaled by 0.5" in caption
+
+
+def test_loss_panels_spanning_orders_of_magnitude_use_a_log_axis():
+    updates = np.arange(0, 1000, 10)
+    wide = pd.DataFrame({"env_step": updates * 16, "update": updates, "wall_time": updates / 10.0,
+                         "wm_loss": 500.0 * np.exp(-updates / 50.0) + 1.0,
+                         "wm_reward": 0.9 + 0.001 * np.sin(updates)})
+    table = curves.to_long(wide, curves.RunKey("demo", TARGET, "scratch", 0))
+    palette = figures.condition_palette(["scratch"])
+    fig, caption = figures.plot_wm_losses(table, TARGET, FAST, palette, zoom=True)
+    scales = {ax.get_title(): ax.get_yscale() for ax in fig.axes if ax.get_visible()}
+    assert scales == {"total world-model loss": "log", "reward loss (-log p)": "linear"}
+    assert "unsmoothed" in caption and "One seed only" in caption

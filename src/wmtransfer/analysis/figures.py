@@ -183,6 +183,17 @@ def plot_returns(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: di
     return fig, caption
 
 
+def _log_scale_if_wide(ax, ratio: float = 20.0) -> None:
+    """Log y axis when every plotted value is positive and they span more than ``ratio`` (loss curves
+    falling by orders of magnitude in the first updates would flatten everything after)."""
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+    ys = np.concatenate(ys) if ys else np.empty(0)
+    ys = ys[np.isfinite(ys)]
+    if ys.size and ys.min() > 0 and ys.max() / ys.min() > ratio:
+        ax.set_yscale("log")
+        ax.set_ylabel(ax.get_ylabel() + " (log scale)")
+
+
 def _largest_gap(ref: Band, other: Band) -> float | None:
     gap = ref.mean - other.mean
     if np.all(np.isnan(gap)) or np.nanmax(gap) <= 0:
@@ -223,6 +234,7 @@ def plot_wm_losses(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: 
                     bands_total[cond] = band
             _finish(ax, TERM_LABELS.get(term, term), "updates (gradient steps)", term)
             ax.set_xlim(0, x_max)
+            _log_scale_if_wide(ax)
         for j in range(len(terms), nrows * ncols):
             axes[j // ncols, j % ncols].set_visible(False)
         marks = []

@@ -69,11 +69,13 @@ def collect(agent, episode_files: list[str | Path], max_frames: int) -> tuple[np
 
 
 def episode_paths(specs: list[str | Path]) -> list[Path]:
-    """Episode files from files and folders (a folder contributes its ``**/*.npz``, sorted)."""
+    """Episode files from files and folders (a folder contributes its ``**/*.npz``, sorted); several
+    folders (the datasets of a set's games) are interleaved file by file, so a frame budget that stops
+    early still samples every game."""
+    groups = [sorted(Path(s).rglob("*.npz")) if Path(s).is_dir() else [Path(s)] for s in specs]
     out: list[Path] = []
-    for spec in specs:
-        p = Path(spec)
-        out.extend(sorted(p.rglob("*.npz")) if p.is_dir() else [p])
+    for i in range(max((len(g) for g in groups), default=0)):
+        out.extend(g[i] for g in groups if i < len(g))
     return out
 
 
