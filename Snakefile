@@ -5,7 +5,11 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 
-configfile: "config.yaml"
+# A study given with --configfile replaces the default study instead of being merged into it, so a
+# paper-scale study never inherits the quick study's small budgets.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config.yaml"
 
 
 validate(config, "schemas/config.schema.yaml")

@@ -134,3 +134,15 @@ def test_snakemake_lint_is_clean():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["dqn"].update(checkpoint_steps=[1000, 999999]), r"dqn.*checkpoint_steps.*999999"),
+    (lambda c: c["dreamer"]["overrides"].update(latent="binary"), r"dreamer.*latent"),
+    (lambda c: c.update(variants={"bad": {"dreamer": {"deterr": 5}}}), r"variants\.bad\.dreamer.*deterr"),
+])
+def test_hyperparameter_sections_are_checked_before_any_job(edit, message):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(StudyError, match=message):
+        check_study(validated(config))

@@ -26,8 +26,39 @@ def _check_game(game_id: str, key: str) -> games.GameSpec:
         raise StudyError(f"{key}: {e}") from None
 
 
+def check_sections(config: dict[str, Any]) -> None:
+    """Build every hyperparameter section as the library will (types, cross-key checks such as
+    ``dqn.checkpoint_steps <= dqn.total_steps``, DreamerV2 override names), so a bad value stops the
+    study before any job runs rather than hours into it."""
+    import copy
+    import importlib
+
+    from .config import SECTIONS, ConfigError, from_dict
+
+    def build(section: str, data: dict[str, Any], key: str) -> None:
+        module, _, name = SECTIONS[section].partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        try:
+            obj = from_dict(cls, data)
+            for method in ("validate", "build"):
+                if hasattr(obj, method):
+                    getattr(obj, method)()
+        except (ConfigError, ValueError, TypeError) as e:
+            raise StudyError(f"{key}: {e}") from None
+
+    for section in SECTIONS:
+        if section in config:
+            build(section, config[section], section)
+    for name, variant in config.get("variants", {}).items():
+        if variant.get("dreamer") and "dreamer" in config:
+            section = copy.deepcopy(config["dreamer"])
+            section["overrides"] = {**section.get("overrides", {}), **variant["dreamer"]}
+            build("dreamer", section, f"variants.{name}.dreamer")
+
+
 def check_study(config: dict[str, Any]) -> None:
     """Raise :class:`StudyError` naming the first wrong key of a (schema-validated) study config."""
+    check_sections(config)
     set_specs: dict[str, games.GameSpec] = {}
     for name, ids in config.get("envsets", {}).items():
         specs = [_check_game(g, f"envsets.{name}[{i}]") for i, g in enumerate(ids)]
