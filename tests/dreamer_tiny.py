@@ -13,6 +13,12 @@ TINY_DREAMER = dict(
 )
 
 
+#: A small (not tiny) minatar-preset Dreamer for the model's unit tests.
+SMALL_DREAMER = dict(deter=32, hidden=32, stoch=4, classes=4, head_layers=2, head_units=32, actor_layers=2,
+                     actor_units=32, critic_layers=2, critic_units=32, imag_horizon=4, batch_size=4,
+                     seq_length=8)
+
+
 def tiny_dreamer(**overrides) -> DreamerConfig:
     return DreamerConfig.preset("minatar", **{**TINY_DREAMER, **overrides})
 

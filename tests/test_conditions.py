@@ -3,22 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from dreamer_tiny import SMALL_DREAMER as SMALL
 
 from wmtransfer import games
 from wmtransfer.data.replay import Replay
 from wmtransfer.dreamer import CONDITIONS, Dreamer, DreamerConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: one thread is as fast and immune to oversubscription on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-SMALL = dict(deter=32, hidden=32, stoch=4, classes=4, head_layers=2, head_units=32, actor_layers=2,
-             actor_units=32, critic_layers=2, critic_units=32, imag_horizon=4, batch_size=4, seq_length=8)
 GROUPS = {
     "encoder": "world_model.encoder.", "rssm": "world_model.rssm.", "decoder": "world_model.decoder.",
     "reward_head": "world_model.reward_head.", "discount_head": "world_model.discount_head.",

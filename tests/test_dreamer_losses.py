@@ -9,15 +9,6 @@ from wmtransfer.dreamer import distributions as D
 from wmtransfer.dreamer.losses import actor_loss, critic_loss, imagination_weight, kl_balance, lambda_return
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: one thread is as fast and immune to oversubscription on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_lambda_return_matches_hand_computation():
     # Three steps, one trajectory; lambda = 0.5.
     r = torch.tensor([[1.0], [2.0], [3.0]])

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from dreamer_tiny import SMALL_DREAMER as SMALL
 
 from wmtransfer import games
 from wmtransfer.data.replay import Replay
@@ -10,17 +11,6 @@ from wmtransfer.dreamer import CheckpointMismatch, Dreamer, DreamerConfig
 from wmtransfer.dreamer.networks import ConvDecoder, ConvEncoder
 from wmtransfer.dreamer.rssm import Latent
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: one thread is as fast and immune to oversubscription on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-SMALL = dict(deter=32, hidden=32, stoch=4, classes=4, head_layers=2, head_units=32, actor_layers=2,
-             actor_units=32, critic_layers=2, critic_units=32, imag_horizon=4, batch_size=4, seq_length=8)
 METRICS = {"wm_loss", "wm_image", "wm_reward", "wm_discount", "wm_kl", "wm_prior_entropy", "wm_post_entropy",
            "actor_loss", "critic_loss", "actor_entropy", "value_mean"}
 
