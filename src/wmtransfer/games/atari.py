@@ -19,7 +19,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
-from .base import GameSpec, seed_from
+from .base import Game, GameSpec, seed_from
 
 N_ACTIONS = 18
 SIZE = 64
@@ -43,7 +43,7 @@ def spec(name: str) -> GameSpec:
     return GameSpec(f"atari-{name}", "atari", OBS_SHAPE, N_ACTIONS)
 
 
-class AtariGame(gym.Env):
+class AtariGame(Game):
     """One Atari game with DreamerV2's preprocessing (see the module docstring for every setting)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
@@ -85,8 +85,7 @@ class AtariGame(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, (1, size, size), dtype=np.uint8)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.render_mode = render_mode
-        self._pending_seed = seed
-        self._seeded = False
+        self._init_seed(seed)
 
     def _obs(self) -> np.ndarray:
         frame = np.maximum(self._frames[0], self._frames[1])
@@ -94,14 +93,10 @@ class AtariGame(gym.Env):
         return small[None]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is None:
-            seed, self._pending_seed = self._pending_seed, None
-        super().reset(seed=seed)
-        if seed is not None or not self._seeded:
+        if self._reset_seed(seed):
             # ALE's own RNG (sticky actions) is seeded from ours; a reload applies the new seed.
             self._ale.setInt("random_seed", seed_from(self.np_random))
             self._ale.loadROM(self._rom)
-            self._seeded = True
         self._ale.reset_game()
         noops = int(self.np_random.integers(1, self.noop_max + 1)) if self.noop_max > 0 else 0
         for _ in range(noops):

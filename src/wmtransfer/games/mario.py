@@ -27,7 +27,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
-from .base import GameSpec
+from .base import Game, GameSpec
 
 WORLDS = range(1, 9)
 STAGES = range(1, 5)
@@ -90,7 +90,7 @@ def _level_class():
     return _SMBLevel
 
 
-class MarioGame(gym.Env):
+class MarioGame(Game):
     """One Super Mario Bros level with seed 003's preprocessing (module docstring has the details)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
@@ -115,7 +115,7 @@ class MarioGame(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, (1, size, size), dtype=np.uint8)
         self.action_space = gym.spaces.Discrete(len(COMPLEX_MOVEMENT))
         self.render_mode = render_mode
-        self._pending_seed = seed
+        self._init_seed(seed)
         self._last_action = 0
         self._steps = 0
 
@@ -130,9 +130,7 @@ class MarioGame(gym.Env):
                 "stage": int(nes._stage)}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is None:
-            seed, self._pending_seed = self._pending_seed, None
-        super().reset(seed=seed)
+        self._reset_seed(seed)  # sticky actions draw from np_random; the emulator itself is deterministic
         self._nes.reset()  # restores the emulator snapshot taken at the level's start
         self._last_action = 0
         self._steps = 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from .base import GameSpec, seed_from
+from .base import Game, GameSpec, seed_from
 
 GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
 CHANNELS = {"asterix": 4, "breakout": 4, "freeway": 7, "seaquest": 10, "space_invaders": 6}
@@ -27,7 +27,7 @@ def spec(name: str) -> GameSpec:
     return GameSpec(f"minatar-{name}", "minatar", OBS_SHAPE, N_ACTIONS)
 
 
-class MinAtarGame(gym.Env):
+class MinAtarGame(Game):
     """One MinAtar game. ``reset(seed=s)`` reseeds MinAtar's own RNG (game and sticky actions)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -56,8 +56,7 @@ class MinAtarGame(gym.Env):
         self.observation_space = gym.spaces.Box(0, 1, OBS_SHAPE, dtype=np.uint8)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.render_mode = render_mode
-        self._pending_seed = seed
-        self._seeded = False
+        self._init_seed(seed)
 
     def _obs(self) -> np.ndarray:
         obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
@@ -65,12 +64,8 @@ class MinAtarGame(gym.Env):
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is None:
-            seed, self._pending_seed = self._pending_seed, None
-        super().reset(seed=seed)
-        if seed is not None or not self._seeded:
+        if self._reset_seed(seed):
             self._env.seed(seed_from(self.np_random))
-            self._seeded = True
         self._env.reset()
         return self._obs(), {"game": self.game_id}
 

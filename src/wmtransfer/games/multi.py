@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from .base import Game
 
-class MultiGame(gym.Env):
+
+class MultiGame(Game):
     """Draws one of ``games`` uniformly at each ``reset`` and forwards steps to it.
 
     All games must share one observation space and one action space (e.g. one suite); the message of a
@@ -38,23 +40,18 @@ class MultiGame(gym.Env):
         self.action_space = first.action_space
         self.render_mode = first.render_mode
         self.current: gym.Env = first
-        self._pending_seed = seed
-        self._seeded = False
+        self._init_seed(seed)
 
     @property
     def game_id(self) -> str:
         return self.current.game_id
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is None:
-            seed, self._pending_seed = self._pending_seed, None
-        super().reset(seed=seed)
-        if seed is not None or not self._seeded:
+        if self._reset_seed(seed):
             # Each game gets its own child seed so a multi-game run is reproducible from one seed.
             child = np.random.SeedSequence(int(self.np_random.integers(2**31))).spawn(len(self.games))
             for g, s in zip(self.games, child, strict=True):
                 g.reset(seed=int(s.generate_state(1)[0]))
-            self._seeded = True
         self.current = self.games[int(self.np_random.integers(len(self.games)))]
         obs, info = self.current.reset(options=options)
         info["game"] = self.current.game_id
