@@ -122,6 +122,17 @@ def test_onehot_sample_follows_the_probabilities_and_unimix():
     torch.testing.assert_close(D.mixed_log_probs(logits, 0.01), probs.log())
 
 
+def test_inverse_cdf_sampling_never_draws_an_impossible_class():
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.5, 0.0]])
+    u = torch.tensor([0.0, 1e-9, 0.25, 0.5, 0.5000001, 0.999999, 1.0 - 2**-24])
+    index = D.sample_index(probs.expand(len(u), 5), u)
+    assert index.tolist() == [1, 1, 1, 1, 3, 3, 3]
+    torch.manual_seed(5)
+    draws = D.sample_index(torch.tensor([0.2, 0.0, 0.3, 0.5]).expand(40000, 4))
+    freq = torch.bincount(draws, minlength=4).float() / len(draws)
+    torch.testing.assert_close(freq, torch.tensor([0.2, 0.0, 0.3, 0.5]), atol=0.01, rtol=0)
+
+
 def test_likelihoods():
     x = torch.tensor([0.0, 1.0])
     mu = torch.tensor([0.5, -1.0])

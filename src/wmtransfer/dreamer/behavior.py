@@ -74,14 +74,14 @@ class ActorCritic(nn.Module):
         cfg = self.cfg
         dynamics = cfg.actor_grad != "reinforce"
         n = start.deter.shape[0]
-        gumbel = D.gumbel_noise((horizon, n, self.n_actions), start.deter)
+        noise = D.uniform_noise((horizon, n), start.deter)
         deters, logits_list, actions = [start.deter.detach()], [], []
         if wm.rssm.categorical and not dynamics and not dense and self.use_lookups:
             indices = [start.stoch.detach().unflatten(-1, (cfg.stoch, cfg.classes)).argmax(-1)]
             for t in range(horizon):
                 logits = self.actor.forward_onehot(indices[-1], deters[-1], cfg.classes)
                 with torch.no_grad():
-                    action = (logits + gumbel[t]).argmax(-1)
+                    action = D.sample_index(torch.softmax(logits, -1), noise[t])
                     deter, index = wm.rssm.img_step_index(deters[-1], indices[-1], action)
                 deters.append(deter)
                 indices.append(index)
@@ -96,7 +96,7 @@ class ActorCritic(nn.Module):
             logits = self.actor(state.feat().detach())  # official: policy(sg(feat))
             with grad_ctx:
                 probs = torch.softmax(logits if dynamics else logits.detach(), -1)
-                one_hot = D.onehot_sample(probs, gumbel[t], logits.detach())
+                one_hot = D.onehot_sample(probs, noise[t])
                 action = D.straight_through(one_hot, probs) if dynamics else one_hot
                 state = wm.rssm.img_step(state, action)
             deters.append(state.deter)

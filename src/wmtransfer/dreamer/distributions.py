@@ -32,26 +32,31 @@ def mixed_log_probs(logits: torch.Tensor, unimix: float) -> torch.Tensor:
     return torch.log_softmax(logits, -1)
 
 
-def gumbel_noise(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """Standard Gumbel noise -log(-log(u)); pre-drawn for a whole sequence in one RNG call."""
-    u = torch.rand(shape, dtype=like.dtype, device=like.device).clamp_(1e-20, 1.0 - 1e-7)
-    return -torch.log(-torch.log(u))
+def uniform_noise(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """One uniform number per categorical (``shape`` excludes the class axis), pre-drawn in one RNG call."""
+    return torch.rand(shape, dtype=like.dtype, device=like.device)
 
 
-def onehot_sample(
-    probs: torch.Tensor, gumbel: torch.Tensor | None = None, logits: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """One-hot sample of each categorical (last axis), no gradient (Gumbel-max trick).
+def sample_index(probs: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+    """Class index of each categorical (last axis of ``probs``) by inverse-CDF sampling, no gradient.
 
-    ``gumbel``: optional pre-drawn Gumbel noise of ``probs``' shape. ``logits``: optional unnormalised
-    log-probabilities of ``probs`` (saves a log when the distribution has no uniform mix).
+    Exact sampling with one uniform number ``u`` (shape ``probs.shape[:-1]``) per categorical: the index
+    is the number of classes whose cumulative probability is below ``u`` times the total (so a class of
+    probability 0 is never drawn). A class-sized Gumbel draw (Gumbel-max) gives the same distribution
+    but needs ``classes`` times more random numbers and two logarithms each, which dominated imagination.
     """
     with torch.no_grad():
-        if gumbel is None:
-            gumbel = gumbel_noise(tuple(probs.shape), probs)
-        scores = (logits if logits is not None else torch.log(probs)) + gumbel
-        index = scores.argmax(-1, keepdim=True)
-        return torch.zeros_like(probs).scatter_(-1, index, 1.0)
+        cdf = probs.cumsum(-1)
+        if u is None:
+            u = uniform_noise(tuple(probs.shape[:-1]), probs)
+        threshold = (u * cdf[..., -1]).clamp_(min=torch.finfo(cdf.dtype).tiny)[..., None]
+        return (cdf < threshold).sum(-1).clamp_(max=probs.shape[-1] - 1)
+
+
+def onehot_sample(probs: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+    """One-hot sample of each categorical (last axis), no gradient; ``u`` as in :func:`sample_index`."""
+    index = sample_index(probs, u)
+    return torch.zeros_like(probs).scatter_(-1, index[..., None], 1.0)
 
 
 def straight_through(sample: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:

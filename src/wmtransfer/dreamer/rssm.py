@@ -90,12 +90,13 @@ class RSSM(nn.Module):
     ) -> torch.Tensor:
         """z ~ dist(stats), flattened; straight-through one-hot for categoricals, reparameterised Gaussian.
 
-        ``sample=False`` gives the mode. ``noise``: Gumbel (..., stoch, classes) or normal (..., stoch).
+        ``sample=False`` gives the mode. ``noise``: uniform (..., stoch) for categoricals (inverse-CDF
+        sampling), normal (..., stoch) for Gaussians.
         """
         if self.categorical:
             probs = D.mixed_probs(stats, self.cfg.unimix)
             if sample:
-                one_hot = D.onehot_sample(probs, noise, None if self.cfg.unimix > 0 else stats)
+                one_hot = D.onehot_sample(probs, noise)
             else:
                 one_hot = F.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
             return D.straight_through(one_hot, probs).flatten(-2)
@@ -122,9 +123,9 @@ class RSSM(nn.Module):
         return D.categorical_entropy(params[0]) if self.categorical else D.gaussian_entropy(params[1])
 
     def _noise(self, shape: tuple[int, ...], ref: torch.Tensor) -> torch.Tensor:
-        """Sampling noise for ``shape`` states at once: Gumbel for categoricals, normal for Gaussians."""
+        """Sampling noise for ``shape`` states at once: uniform for categoricals, normal for Gaussians."""
         if self.categorical:
-            return D.gumbel_noise((*shape, self.cfg.stoch, self.cfg.classes), ref)
+            return D.uniform_noise((*shape, self.cfg.stoch), ref)
         return torch.randn(*shape, self.cfg.stoch, dtype=ref.dtype, device=ref.device)
 
     # --- one step ---------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class RSSM(nn.Module):
     @torch.no_grad()
     def img_step_index(
         self, deter: torch.Tensor, index: torch.Tensor, action: torch.Tensor,
-        gumbel: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`img_step` for categorical latents without gradients, on class indices: deter (N, D),
         index (N, stoch) of z_{t-1}, action (N,) int. Returns h_t and the index of z^_t ~ p(z^_t | h_t).
@@ -155,10 +156,7 @@ class RSSM(nn.Module):
         x = self.act(F.embedding_bag(flat, table, mode="sum") + self.img_in.bias)
         deter = self.cell(x, deter)
         stats = self.prior_stats(deter)
-        if gumbel is None:
-            gumbel = D.gumbel_noise(tuple(stats.shape), stats)
-        scores = D.mixed_log_probs(stats, self.cfg.unimix) if self.cfg.unimix > 0 else stats
-        return deter, (scores + gumbel).argmax(-1)
+        return deter, D.sample_index(D.mixed_probs(stats, self.cfg.unimix), noise)
 
     def obs_step(
         self, state: Latent, action: torch.Tensor, embed: torch.Tensor, is_first: torch.Tensor,
