@@ -129,4 +129,14 @@ def report_outputs():
     if config["latent_analysis"]["enabled"]:
         out += [f"results/report/{STUDY}/latent/{envset}/seed{SEEDS[0]}"
                 for stage, envset in pretrained_envsets() if stage == "pretrain"]
+    if config["rollouts"]["enabled"]:
+        out += [f"results/report/{STUDY}/rollouts/{envset}/seed{SEEDS[0]}"
+                for stage, envset in pretrained_envsets() if stage == "pretrain"]
     return out
+
+
+def unseen_targets(envset):
+    """Targets of the study trained from ``envset`` that are not among its games (transfer targets)."""
+    return sorted({t["game"] for t in TARGETS
+                   if envset in ([t["envset"]] if isinstance(t.get("envset"), str) else t.get("envset") or [])
+                   and t["game"] not in ENVSETS[envset]})

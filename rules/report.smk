@@ -88,6 +88,32 @@ rule analyse_latents:
         " > {log} 2>&1"
 
 
+rule dream_rollouts:
+    input:
+        model="results/pretrain/{envset}/seed{seed}/world_model.pt",
+    output:
+        report(
+            directory("results/report/{study}/rollouts/{envset}/seed{seed}"),
+            patterns=["{name}.png"],
+            caption="captions/rollouts.rst",
+            category="Dreamed rollouts",
+        ),
+    log:
+        "logs/report/{study}/rollouts/{envset}/seed{seed}.log",
+    params:
+        seen=lambda w: " ".join(ENVSETS[w.envset]),
+        unseen=lambda w: " ".join(unseen_targets(w.envset)),
+        context=config["rollouts"]["context"],
+        horizon=config["rollouts"]["horizon"],
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer dream-rollouts --model {input.model} --seen {params.seen} --unseen {params.unseen}"
+        " --context {params.context} --horizon {params.horizon} --seed {wildcards.seed} --out {output}"
+        " > {log} 2>&1"
+
+
 rule report_only:
     """Rebuild the figures and tables from the results that exist, without training anything."""
     input:

@@ -93,6 +93,13 @@ def test_report_figures_tables_and_latents(built):
     assert set(CONDITIONS) <= set(table["condition"])
     latent = json.loads((report / "latent/smoke/seed0/latent.json").read_text())
     assert latent
+    rollouts = report / "rollouts/smoke/seed0"
+    dreams = json.loads((rollouts / "rollouts.json").read_text())["games"]
+    assert {g: v["kind"] for g, v in dreams.items()} == {
+        "minatar-breakout": "seen", "minatar-seaquest": "seen", TARGET: "unseen"}
+    for game in dreams:
+        assert (rollouts / f"{game}.png").stat().st_size > 1000, game
+        assert len(dreams[game]["mse_per_step"]) == dreams[game]["frames"] == 20
 
 
 @pytest.mark.slow

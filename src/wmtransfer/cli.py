@@ -193,6 +193,18 @@ def _cmd_latent_analysis(args: argparse.Namespace) -> int:
         seed=args.seed))
 
 
+def _cmd_dream_rollouts(args: argparse.Namespace) -> int:
+    from .analysis.rollouts import run_rollouts
+
+    try:
+        run_rollouts(args.model, args.seen, args.unseen, args.out, context=args.context, horizon=args.horizon,
+                     seed=args.seed, threads=args.threads)
+    except ValueError as e:  # a bad context, an unknown game (UnknownGameError), a shape mismatch
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wmtransfer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -297,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder; writes latent.json, latent.png, latent.svg")
     p.set_defaults(func=_cmd_latent_analysis)
+
+    p = sub.add_parser("dream-rollouts", help="dreamed rollouts vs real frames, seen and unseen games")
+    p.add_argument("--model", required=True, help="saved Dreamer (world_model.pt or agent.pt)")
+    p.add_argument("--seen", nargs="*", default=[], help="games of the pre-training set")
+    p.add_argument("--unseen", nargs="*", default=[], help="games outside the pre-training set")
+    p.add_argument("--context", type=int, default=5, help="frames observed before dreaming")
+    p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and rollouts.json")
+    p.set_defaults(func=_cmd_dream_rollouts)
     return parser
 
 
