@@ -58,6 +58,37 @@ def _timed(fn, repeats, sync):
     return times, cpu
 
 
+def gemm_peak_gmacs(n: int = 2048, repeats: int = 5) -> float:
+    """Multiply-adds per second (1e9) of a large fp32 matrix product: the machine's practical peak."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return n**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def arithmetic_floor(agent, batch, post, is_terminal) -> dict:
+    """Multiply-adds of one world-model and one behaviour update as this code computes them (torch's FLOP
+    counter: matrix products and convolutions, forward and backward; look-ups and element-wise work are
+    not counted), and the time they take at the measured GEMM peak: a floor under which these operations
+    cannot run on this machine, whatever the implementation."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    out = {"gemm_peak_gmac_per_s": gemm_peak_gmacs()}
+    for name, fn in [("wm_update", lambda: agent.train_world_model(batch)),
+                     ("behaviour_update", lambda: agent.train_behavior(post, is_terminal))]:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            fn()
+        gmac = counter.get_total_flops() / 2e9
+        out[f"{name}_gmac"] = gmac
+        out[f"{name}_floor_ms"] = 1000 * gmac / out["gemm_peak_gmac_per_s"]
+    return out
+
+
 def worker(args) -> dict:
     import torch
 
@@ -114,6 +145,8 @@ def worker(args) -> dict:
         result[f"{name}_cpu_ms_median"] = 1000 * cpu[len(cpu) // 2]
         result[f"{name}_per_s"] = 1.0 / times[len(times) // 2]
     result["imagination_steps_per_s"] = n_starts * cfg.imag_horizon / (result["imagine_ms_median"] / 1000)
+    if args.device == "cpu" and not args.amp:
+        result.update(arithmetic_floor(agent, batch, post, data["is_terminal"]))
     result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if args.device.startswith("cuda"):
         result["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30

@@ -52,6 +52,7 @@ class MinAtarGame(Game):
         self.action_repeat = action_repeat
         self._env = Environment(name, sticky_action_prob=sticky_action_prob,
                                 difficulty_ramping=difficulty_ramping)
+        self._game = self._env.env  # MinAtar's game object (state() without the wrapper's extra call)
         self._channels = CHANNELS[name]
         self.observation_space = gym.spaces.Box(0, 1, OBS_SHAPE, dtype=np.uint8)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
@@ -60,7 +61,7 @@ class MinAtarGame(Game):
 
     def _obs(self) -> np.ndarray:
         obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
-        obs[: self._channels] = self._env.state().transpose(2, 0, 1)
+        obs[: self._channels] = self._game.state().transpose(2, 0, 1)  # the game itself: one call less
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -70,12 +71,14 @@ class MinAtarGame(Game):
         return self._obs(), {"game": self.game_id}
 
     def step(self, action):
-        reward, terminal = self._env.act(int(action))
-        for _ in range(self.action_repeat - 1):  # the action-repeat ablation (seed 002); off by default
-            if terminal:
-                break
-            r, terminal = self._env.act(int(action))
-            reward += r
+        action = int(action)
+        reward, terminal = self._env.act(action)  # sticky actions are applied here, by MinAtar
+        if self.action_repeat > 1:  # the action-repeat ablation (seed 002); off by default
+            for _ in range(self.action_repeat - 1):
+                if terminal:
+                    break
+                r, terminal = self._env.act(action)
+                reward += r
         return self._obs(), float(reward), bool(terminal), False, {"game": self.game_id}
 
     def render(self):
