@@ -124,6 +124,35 @@ def test_compute_matched_shifts_pretrained_conditions(study):
     assert fig.axes[0].get_xlim()[1] == pytest.approx(12000 + 5000)
 
 
+def test_compute_matched_mean_averages_targets_per_seed(tmp_path):
+    """Two targets with constant returns: the averaged curve is the mean of the targets, each shifted by
+    its own pre-training cost; a single target gives no averaged figure."""
+    rows = []
+    levels = {"a": {"scratch": 1.0, "finetune": 3.0}, "b": {"scratch": 2.0, "finetune": 5.0}}
+    for target, by_label in levels.items():
+        for label, value in by_label.items():
+            for seed in (0, 1):
+                for step in range(0, 10001, 500):
+                    rows.append({"study": "s", "target": target, "condition": label, "seed": seed,
+                                 "game": target, "env_step": step, "update": step // 16, "wall_time": 0.0,
+                                 "metric": "episode_return", "value": value})
+    table = pd.DataFrame(rows)
+    palette = figures.condition_palette(["scratch", "finetune"])
+    costs = {"a": {"finetune": 1000.0}, "b": {"finetune": 3000.0}}
+    fig, caption = figures.plot_compute_matched_mean(table, FAST, palette, costs)
+    lines = {line.get_label().split(" (")[0]: line for line in fig.axes[0].lines
+             if not line.get_label().startswith("_")}
+    x, y = (np.asarray(v) for v in lines["finetune"].get_data())
+    assert np.nanmin(x[~np.isnan(y)]) >= 1000.0  # nothing before the cheaper target's cost
+    np.testing.assert_allclose(y[(x >= 3000.0) & (x <= 11000.0)], 4.0)  # (3 + 5) / 2 while both run
+    np.testing.assert_allclose(y[(x >= 1000.0) & (x < 3000.0)], 3.0)  # only target a has started
+    np.testing.assert_allclose(y[x > 11000.0], 5.0)  # only target b is still running
+    x, y = (np.asarray(v) for v in lines["scratch"].get_data())
+    np.testing.assert_allclose(y[~np.isnan(y)], 1.5)
+    assert "mean cost per label, dashed: finetune: 2,000" in caption
+    assert figures.plot_compute_matched_mean(table[table["target"] == "a"], FAST, palette, costs) is None
+
+
 def test_per_level_splits_a_multitask_run_by_game(tmp_path):
     levels = ("mario-3-1", "mario-3-2")
     run = tmp_path / "results" / "pretrain_agent" / "E4" / "seed0" / "metrics.csv"

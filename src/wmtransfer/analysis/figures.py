@@ -305,6 +305,64 @@ def plot_compute_matched(table: pd.DataFrame, target: str, cfg: StatsConfig, pal
     return fig, caption
 
 
+def plot_compute_matched_mean(table: pd.DataFrame, cfg: StatsConfig, palette: dict,
+                              costs: dict[str, dict[str, float]], metric: str = "episode_return"):
+    """Seed 003 fig. 7: compute-matched returns averaged over the targets (levels).
+
+    For each run label and seed, every target's curve is shifted by that target's pre-training cost,
+    put on one grid and averaged over the targets; the band is the mean and bootstrap CI of those
+    per-seed averages. Only labels and seeds present on every target count. ``None`` unless there are
+    at least two targets and some pre-training cost.
+    """
+    rows = table[(table["metric"] == metric).to_numpy(dtype=bool)
+                 & ~table["condition"].isin(PRETRAIN_CONDITIONS).to_numpy(dtype=bool)]
+    targets = sorted(rows["target"].unique())
+    if len(targets) < 2 or not any(v > 0 for c in costs.values() for v in c.values()):
+        return None
+    labels = [c for c in order_conditions(rows["condition"].unique())
+              if all(((rows["target"] == t) & (rows["condition"] == c)).any() for t in targets)]
+    shifts = {(t, c): float(costs.get(t, {}).get(c, 0.0)) for t in targets for c in labels}
+    x_max = max(float(select(rows, target=t, condition=c)["env_step"].max()) + shifts[(t, c)]
+                for t in targets for c in labels) if labels else 0.0
+    if x_max <= 0:
+        return None
+    grid = common_grid(x_max, cfg.grid_points)
+    bands: dict[str, Band] = {}
+    with matplotlib.rc_context(_STYLE):
+        fig, axes = _new_figure(width=7.2)
+        ax = axes[0, 0]
+        for label in labels:
+            per_target = {t: curves_by_seed(select(rows, target=t, condition=label)) for t in targets}
+            seeds = sorted(set.intersection(*(set(c) for c in per_target.values())))
+            if not seeds:
+                continue
+            values = np.vstack([
+                nanmean(seeds_on_grid([(per_target[t][s][0] + shifts[(t, label)], per_target[t][s][1])
+                                       for t in targets], grid, cfg.smooth_window), 0)
+                for s in seeds])
+            if np.all(np.isnan(values)):
+                continue
+            mean, low, high = bootstrap_mean_ci(values, cfg.n_boot, cfg.ci_level, cfg.seed)
+            bands[label] = Band(grid, mean, low, high, values)
+            _draw(ax, bands[label], palette[label], label)
+        if not bands:
+            return None  # a bare Figure (no pyplot): nothing to close
+        mean_cost = {c: np.mean([shifts[(t, c)] for t in targets]) for c in bands}
+        for cost in sorted({v for v in mean_cost.values() if v > 0}):
+            ax.axvline(cost, color="0.4", linestyle="--", linewidth=1.0)
+        _finish(ax, f"{RETURN_LABELS.get(metric, metric)}, compute-matched, mean over {len(targets)} targets",
+                "env steps incl. pre-training", RETURN_LABELS.get(metric, metric))
+        ax.set_xlim(0, x_max)
+        ax.legend(loc="best", fontsize="small")
+    listed = "; ".join(f"{c}: {v:,.0f}" for c, v in mean_cost.items() if v > 0)
+    caption = (f"{RETURN_LABELS.get(metric, metric).capitalize()} averaged over the targets "
+               f"{', '.join(targets)} (seed 003 fig. 7), each target's curve shifted by its pre-training "
+               f"cost (mean cost per label, dashed: {listed or 'none'}); per seed the targets are averaged "
+               f"(where a target's shifted curve has not begun or has ended, over the others), then "
+               + _ci_note(bands, cfg))
+    return fig, caption
+
+
 def _draw_online_pretraining(ax, table, target, metric, shifts, grid, cfg, palette, bands) -> str:
     """Seed 003 fig. 7: the multi-task agent's returns on ``target`` during its pre-training, drawn over
     [0, cost of finetune_agent], before the fine-tuned curve (x scaled from the pre-training run's steps)."""

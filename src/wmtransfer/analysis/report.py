@@ -27,6 +27,7 @@ from .curves import MetricsError, atomic_write
 from .figures import (
     condition_palette,
     plot_compute_matched,
+    plot_compute_matched_mean,
     plot_per_level,
     plot_returns,
     plot_wm_losses,
@@ -157,6 +158,7 @@ def build_figures(table: pd.DataFrame, out_dir: str | Path, cfg: StatsConfig | N
         target_costs = (costs or {}).get(target, {})
         emit(f"compute_matched_{t}", plot_compute_matched(table, target, cfg, palette, target_costs))
     emit("per_level_return", plot_per_level(table, cfg, palette, baselines))
+    emit("compute_matched_mean", plot_compute_matched_mean(table, cfg, palette, costs or {}))
 
     atomic_write(out_dir / "figures.json", lambda p: Path(p).write_text(json.dumps(manifest, indent=2)))
     lines = ["# Figures", ""] + [f"## {n}\n\n![{n}]({v['files'][0]})\n\n{v['caption']}\n" for n, v in
