@@ -258,6 +258,12 @@ def plot_wm_losses(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: 
     return fig, caption
 
 
+def _finish_compute_matched(ax, title: str, metric: str, x_max: float) -> None:
+    _finish(ax, title, "env steps incl. pre-training", RETURN_LABELS.get(metric, metric))
+    ax.set_xlim(0, x_max)
+    ax.legend(loc="best", fontsize="small")
+
+
 def plot_compute_matched(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: dict,
                          costs: dict[str, float], metric: str = "episode_return"):
     """Return vs env steps where pre-trained conditions start at their pre-training cost (seed 003 fig. 7).
@@ -292,10 +298,8 @@ def plot_compute_matched(table: pd.DataFrame, target: str, cfg: StatsConfig, pal
                 bands[cond] = band
                 _draw(ax, band, palette[cond], cond)
         pre_label = _draw_online_pretraining(ax, table, target, metric, shifts, grid, cfg, palette, bands)
-        _finish(ax, f"{target}: {RETURN_LABELS.get(metric, metric)}, compute-matched",
-                "env steps incl. pre-training", RETURN_LABELS.get(metric, metric))
-        ax.set_xlim(0, x_max)
-        ax.legend(loc="best", fontsize="small")
+        _finish_compute_matched(ax, f"{target}: {RETURN_LABELS.get(metric, metric)}, compute-matched",
+                                metric, x_max)
     listed = "; ".join(f"{c}: {s:,.0f}" for c, s in shifts.items() if s > 0)
     caption = (f"{RETURN_LABELS.get(metric, metric).capitalize()} on {target} against env steps including "
                f"the pre-training cost (env steps of pre-training data, added to the x axis of pre-trained "
@@ -350,10 +354,9 @@ def plot_compute_matched_mean(table: pd.DataFrame, cfg: StatsConfig, palette: di
         mean_cost = {c: np.mean([shifts[(t, c)] for t in targets]) for c in bands}
         for cost in sorted({v for v in mean_cost.values() if v > 0}):
             ax.axvline(cost, color="0.4", linestyle="--", linewidth=1.0)
-        _finish(ax, f"{RETURN_LABELS.get(metric, metric)}, compute-matched, mean over {len(targets)} targets",
-                "env steps incl. pre-training", RETURN_LABELS.get(metric, metric))
-        ax.set_xlim(0, x_max)
-        ax.legend(loc="best", fontsize="small")
+        _finish_compute_matched(
+            ax, f"{RETURN_LABELS.get(metric, metric)}, compute-matched, mean over {len(targets)} targets",
+            metric, x_max)
     listed = "; ".join(f"{c}: {v:,.0f}" for c, v in mean_cost.items() if v > 0)
     caption = (f"{RETURN_LABELS.get(metric, metric).capitalize()} averaged over the targets "
                f"{', '.join(targets)} (seed 003 fig. 7), each target's curve shifted by its pre-training "
