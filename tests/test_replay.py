@@ -1,4 +1,5 @@
-"""Sequence replay: episode format in, absorbing-state sequences out, balanced games, resume."""
+"""Sequence replay: episode format in, sequences out (next episode or absorbing states past an episode's
+end), balanced games, resume."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def make_episode(length: int, game: str = "g", first_obs: int = 0, terminal: boo
 
 
 def test_sample_shapes_dtypes_and_contiguity():
-    replay = Replay(seed=0)
+    replay = Replay(seed=0, past_end="absorbing")
     for i in range(5):
         replay.add_episode(make_episode(40 + i, game=f"g{i % 2}"), n_actions=3)
     batch = replay.sample(8, 10)
@@ -50,7 +51,7 @@ def test_sample_shapes_dtypes_and_contiguity():
 
 
 def test_absorbing_state_past_episode_end():
-    replay = Replay(seed=1)
+    replay = Replay(seed=1, past_end="absorbing")
     replay.add_episode(make_episode(4), n_actions=3)  # shorter than the sequence: kept, not dropped
     batch = replay.sample(64, 10)
     # The only valid start of a 4-step episode for length 10 is step 0.
@@ -62,6 +63,50 @@ def test_absorbing_state_past_episode_end():
     assert batch["is_terminal"][past].all() and batch["is_last"][past].all()  # discount target 0
     acts = batch["action"][past]
     assert acts.min() >= 0 and acts.max() < 3 and len(np.unique(acts)) == 3  # uniform random actions
+
+
+def test_next_episode_past_episode_end():
+    """Default: a sequence runs on into the next stored episode (is_first set there), every stored step
+    is a start, and only a sequence that passes the newest episode gets absorbing states."""
+    replay = Replay(seed=6)
+    lengths = (4, 6, 5)
+    for i, n in enumerate(lengths):
+        replay.add_episode(make_episode(n, game=f"g{i}", first_obs=50 * i), n_actions=3)
+    batch = replay.sample(3000, 8)
+    obs = batch["obs"][:, :, 0, 0, 0].astype(int)
+    starts = obs[:, 0]
+    # every one of the 15 stored steps is a start, about equally often
+    counts = np.array([(starts == 50 * i + t).sum() for i, n in enumerate(lengths) for t in range(n)])
+    assert counts.min() > 0.7 * 3000 / 15 and counts.max() < 1.3 * 3000 / 15
+    # a sequence starting at step 2 of episode 0 reads 2, 3, then episode 1 (50..55), then episode 2
+    row = np.flatnonzero(starts == 2)[0]
+    np.testing.assert_array_equal(obs[row], [2, 3, 50, 51, 52, 53, 54, 55])
+    np.testing.assert_array_equal(batch["is_first"][row], [0, 0, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(batch["is_terminal"][row], [0, 1, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(batch["reward"][row], [2, 3, 0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(batch["game"][row], [0, 0, 1, 1, 1, 1, 1, 1])
+    # past the newest episode (steps 100..104): absorbing states
+    row = np.flatnonzero(starts == 103)[0]
+    np.testing.assert_array_equal(obs[row], [103, 104] + [104] * 6)
+    assert batch["is_terminal"][row, 1:].all() and (batch["reward"][row, 2:] == 0).all()
+    assert not batch["is_first"][row].any() and (batch["game"][row] == 2).all()
+    with pytest.raises(ValueError, match="past_end"):
+        Replay(past_end="wrap")
+
+
+def test_next_episode_across_the_ring_wrap():
+    replay = Replay(capacity_steps=50, seed=7)
+    for i in range(7):  # 7 x 12 steps through a 50-step ring: the newest 4 episodes remain
+        replay.add_episode(make_episode(12, first_obs=12 * i), n_actions=3)
+    assert replay.num_episodes == 4
+    batch = replay.sample(500, 10)
+    obs = batch["obs"][:, :, 0, 0, 0].astype(int)
+    assert obs.min() >= 36
+    # episodes hold 12 i .. 12 i + 11, stored back to back: values run on across episode boundaries up
+    # to the newest episode's last step (83), which then repeats as an absorbing state
+    step = np.diff(obs, axis=1)
+    assert (step[obs[:, :-1] < 83] == 1).all() and (step[obs[:, :-1] == 83] == 0).all()
+    assert (obs[:, :-1] == 83).any() and batch["is_first"][obs == 48].all()
 
 
 def test_balance_games_draws_games_uniformly():
@@ -79,7 +124,7 @@ def test_balance_games_draws_games_uniformly():
 
 
 def test_capacity_evicts_oldest_whole_episodes():
-    replay = Replay(capacity_steps=100, seed=3)
+    replay = Replay(capacity_steps=100, seed=3, past_end="absorbing")
     for i in range(6):
         replay.add_episode(make_episode(30, first_obs=i * 30))
     assert replay.num_steps <= 100 and replay.num_episodes == 3
@@ -90,7 +135,7 @@ def test_capacity_evicts_oldest_whole_episodes():
 
 def test_add_step_streams_and_matches_add_episode():
     ep = make_episode(12)
-    streamed, whole = Replay(seed=4), Replay(seed=4)
+    streamed, whole = Replay(seed=4, past_end="absorbing"), Replay(seed=4, past_end="absorbing")
     whole.add_episode(ep, n_actions=3)
     other = make_episode(7, first_obs=100)
     for t in range(12):  # two interleaved streams, as from two parallel envs

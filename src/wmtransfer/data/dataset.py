@@ -97,11 +97,12 @@ def cut_episode(ep: dict[str, np.ndarray], transitions: int) -> dict[str, np.nda
 
 
 def union_replay(roots: Sequence[str | Path], steps_per_game: int | None = None, seed: int = 0,
-                 verify: bool = True):
+                 verify: bool = True, past_end: str = "next"):
     """The union dataset of several games as a game-balanced :class:`~wmtransfer.data.replay.Replay`.
 
     ``steps_per_game`` transitions are taken from every game (default: the smallest game's total), in
-    manifest order. Raises if a game has fewer, or if two folders hold the same game.
+    manifest order. Raises if a game has fewer, or if two folders hold the same game. ``past_end``: see
+    :class:`~wmtransfer.data.replay.Replay`.
     Returns ``(replay, steps)`` where ``steps`` maps game id -> transitions loaded.
     """
     from .. import games
@@ -115,7 +116,7 @@ def union_replay(roots: Sequence[str | Path], steps_per_game: int | None = None,
     short = {d.game: d.num_steps for d in datasets if d.num_steps < budget}
     if short:
         raise ValueError(f"steps_per_game={budget} but these datasets are smaller: {short}")
-    replay = Replay(capacity_steps=None, seed=seed, balance_games=True)
+    replay = Replay(capacity_steps=None, seed=seed, balance_games=True, past_end=past_end)
     loaded = {}
     for d in datasets:
         n_actions = games.spec(d.game).n_actions

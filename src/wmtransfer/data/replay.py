@@ -6,13 +6,19 @@ steps; the oldest whole episodes are dropped when it is full (DreamerV2 keeps a 
 
 Sampling (vectorised, no Python loop over the batch):
 
-* A start ``(episode, t0)`` is drawn uniformly over all valid starts of the stored episodes: every
-  ``t0 <= max(len - length, 0)``. Long episodes therefore never produce steps past their end, and
-  every episode, however short, is used.
-* Past an episode's end a sequence continues in an **absorbing state** (seed 003 §5.2): the last
-  observation repeats, reward is 0, ``is_terminal`` is 1 (discount target 0), the action is uniform
-  random, ``is_first`` is 0 and ``is_last`` is 1. So an episode shorter than ``length`` is not thrown
-  away, as the original DreamerV2 did.
+* ``past_end="next"`` (default): a start ``(episode, t0)`` is drawn uniformly over every stored step,
+  and a sequence that reaches its episode's end continues with the next stored episode, whose first
+  step has ``is_first`` set (the RSSM state is reset there). This is the official DreamerV2 chunking
+  (consecutive episodes cut into fixed-length chunks) without its rule of dropping episodes shorter
+  than the sequence length: every step of every episode is used, and all of a sequence is real data.
+  Only a sequence that runs past the newest stored episode ends in absorbing states (below).
+* ``past_end="absorbing"`` (seed 003 §5.2, used for Mario): a start is drawn uniformly over
+  ``t0 <= max(len - length, 0)``; past the episode's end the sequence continues in an **absorbing
+  state**: the last observation repeats, reward is 0, ``is_terminal`` is 1 (discount target 0), the
+  action is uniform random, ``is_first`` is 0 and ``is_last`` is 1. The thesis expected few such steps
+  (Mario policies soon play episodes longer than the sequence); with episodes much shorter than the
+  sequence (a random policy in MinAtar Breakout lasts about 11 steps, so 78% of a 50-step sequence is
+  padding) they dominate the world model's data, which is why ``next`` is the default.
 * With ``balance_games=True`` a game is drawn uniformly first (among games with data), then a start
   uniformly within that game (seed 003 §2.1.3: each game counts the same however long its episodes).
 
@@ -38,6 +44,10 @@ FIELDS = {
 }
 
 
+#: What a sequence holds after its episode's last step.
+PAST_END = ("next", "absorbing")
+
+
 class Replay:
     """Episode replay with vectorised sequence sampling.
 
@@ -45,13 +55,19 @@ class Replay:
         capacity_steps: most steps kept (oldest episodes dropped first); ``None`` keeps everything.
         seed: seed of the sampling generator (its state is part of :meth:`state_dict`).
         balance_games: draw the game uniformly before the start step (multi-game datasets).
+        past_end: what follows an episode's last step in a sequence: ``"next"`` (the next stored
+            episode) or ``"absorbing"`` (absorbing states); see the module docstring.
     """
 
-    def __init__(self, capacity_steps: int | None = None, seed: int = 0, balance_games: bool = False):
+    def __init__(self, capacity_steps: int | None = None, seed: int = 0, balance_games: bool = False,
+                 past_end: str = "next"):
         if capacity_steps is not None and capacity_steps < 1:
             raise ValueError(f"capacity_steps must be positive or None, got {capacity_steps}")
+        if past_end not in PAST_END:
+            raise ValueError(f"past_end must be one of {list(PAST_END)}, got {past_end!r}")
         self.capacity_steps = capacity_steps
         self.balance_games = balance_games
+        self.past_end = past_end
         self.rng = np.random.default_rng(seed)
         self.games: list[str] = []
         self.n_actions: int | None = None
@@ -195,7 +211,10 @@ class Replay:
     # ------------------------------------------------------------------ sampling
     def _draw_starts(self, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Episode index and start offset of ``batch`` sequences, uniform over valid starts."""
-        n_starts = np.maximum(self._ep_len - length, 0) + 1
+        if self.past_end == "next":
+            n_starts = self._ep_len
+        else:
+            n_starts = np.maximum(self._ep_len - length, 0) + 1
         if not self.balance_games:
             cum = np.cumsum(n_starts)
             r = self.rng.integers(cum[-1], size=batch)
@@ -218,15 +237,18 @@ class Replay:
     def sample(self, batch: int, length: int) -> dict[str, np.ndarray]:
         """``batch`` sequences of ``length`` steps: ``obs`` uint8 (B, T, C, H, W), ``action`` int64,
         ``reward`` float32, ``is_first``/``is_terminal``/``is_last`` bool, ``game`` int64 index into
-        :attr:`games`, all (B, T, ...). Steps past an episode's end are absorbing (module docstring)."""
+        :attr:`games`, all (B, T, ...). What follows an episode's end: :attr:`past_end` (module docstring)."""
         if self.num_episodes == 0:
             raise ValueError("cannot sample from an empty replay")
         ep, off = self._draw_starts(batch, length)
-        t = off[:, None] + np.arange(length)[None, :]  # (B, T) step within episode
-        ep_len = self._ep_len[ep][:, None]
-        past = t >= ep_len  # absorbing steps
-        t_clip = np.minimum(t, ep_len - 1)
-        pos = (self._ep_start[ep][:, None] + t_clip) % self._size
+        step = self._ep_start[ep][:, None] + off[:, None] + np.arange(length)[None, :]  # (B, T) absolute
+        if self.past_end == "next":
+            end = np.full((batch, 1), self._written)  # episodes are stored back to back
+        else:
+            end = (self._ep_start[ep] + self._ep_len[ep])[:, None]
+        past = step >= end  # absorbing steps
+        step = np.minimum(step, end - 1)
+        pos = step % self._size
         out = {"obs": self._obs[pos]}
         for k in FIELDS:
             out[k] = self._data[k][pos]
@@ -237,7 +259,10 @@ class Replay:
             out["is_first"][past] = False
             out["is_terminal"][past] = True
             out["is_last"][past] = True
-        out["game"] = np.broadcast_to(self._ep_game[ep][:, None], (batch, length)).copy()
+        if self.past_end == "next":
+            out["game"] = self._ep_game[np.searchsorted(self._ep_start, step, side="right") - 1]
+        else:
+            out["game"] = np.broadcast_to(self._ep_game[ep][:, None], (batch, length)).copy()
         return out
 
     # ------------------------------------------------------------------ resume
@@ -249,6 +274,7 @@ class Replay:
         state: dict[str, Any] = {
             "capacity_steps": self.capacity_steps,
             "balance_games": self.balance_games,
+            "past_end": self.past_end,
             "rng": json.dumps(self.rng.bit_generator.state),
             "games": list(self.games),
             "n_actions": self.n_actions,
@@ -274,7 +300,7 @@ class Replay:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (the replay's episodes, running streams and RNG)."""
-        self.__init__(state["capacity_steps"], 0, state["balance_games"])
+        self.__init__(state["capacity_steps"], 0, state["balance_games"], state.get("past_end", "absorbing"))
         self.rng.bit_generator.state = json.loads(state["rng"])
         self.games = list(state["games"])
         self.n_actions = state["n_actions"]

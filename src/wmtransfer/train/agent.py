@@ -249,7 +249,8 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     agent = build_agent(dreamer_cfg, spec, cfg.condition, init, device)
-    replay = Replay(cfg.replay_capacity, seed=seed + 1, balance_games=cfg.balance_games)
+    replay = Replay(cfg.replay_capacity, seed=seed + 1, balance_games=cfg.balance_games,
+                    past_end=cfg.replay_past_end)
     loop = {"env_step": 0, "updates": 0, "wall_time": 0.0, "next_eval": 0, "next_log": cfg.log_every,
             "next_ckpt": cfg.checkpoint_every, "episodes": 0, "prefilled": False, "prefill_end": 0,
             "prefill_wall": 0.0, "pending": {}, "train_returns": [], "last_eval": None}

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..data.replay import PAST_END
+
 Condition = Literal["scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent"]
 CONDITIONS: tuple[str, ...] = ("scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent")
 
@@ -37,6 +39,8 @@ class AgentConfig:
     the Dreamer preset" (``DreamerConfig.prefill``, ``train_every``, ``train_steps``, ``batch_size``,
     ``seq_length``), so a study overrides them only where it wants a different budget.
         replay_capacity: most env steps kept in the replay (oldest episodes dropped).
+        replay_past_end: what a training sequence holds after its episode's last step: ``"next"`` (the
+            next stored episode, as official DreamerV2 chunks) or ``"absorbing"`` (seed 003 §5.2).
         num_envs: parallel games stepped in lockstep; one batched policy call serves them all.
         eval_every: env steps between evaluations (the first at step 0).
         eval_episodes: episodes per evaluation, with the actor's mode (no exploration).
@@ -60,6 +64,7 @@ class AgentConfig:
     batch: int | None = None
     length: int | None = None
     replay_capacity: int = 2_000_000
+    replay_past_end: str = "next"
     num_envs: int = 1
     eval_every: int = 10_000
     eval_episodes: int = 5
@@ -76,6 +81,12 @@ class AgentConfig:
                      "eval_every", "log_every", "checkpoint_every", "replay_capacity"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_past_end(self.replay_past_end)
+
+
+def check_past_end(value: str) -> None:
+    if value not in PAST_END:
+        raise ValueError(f"replay_past_end {value!r} is not one of {list(PAST_END)}")
 
 
 @dataclass
@@ -88,6 +99,7 @@ class PretrainConfig:
         length: steps per sequence (``None``: the Dreamer preset's ``seq_length``).
         balance_games: draw the game uniformly before the start step, so every game of the set weighs
             the same whatever its episode lengths.
+        replay_past_end: what a sequence holds after its episode's last step (see ``AgentConfig``).
         log_every: updates between rows of averaged losses in metrics.csv.
         checkpoint_every: updates between resumable checkpoints (``ckpt/checkpoint.pt``).
         steps_per_game: transitions taken from every game's dataset, in manifest order (``None``: the
@@ -98,6 +110,7 @@ class PretrainConfig:
     batch: int | None = None
     length: int | None = None
     balance_games: bool = True
+    replay_past_end: str = "next"
     log_every: int = 100
     checkpoint_every: int = 1_000
     steps_per_game: int | None = None
@@ -106,3 +119,4 @@ class PretrainConfig:
         for name in ("updates", "batch", "length", "log_every", "checkpoint_every", "steps_per_game"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_past_end(self.replay_past_end)

@@ -66,7 +66,8 @@ def pretrain_world_model(envset: str, game_ids: Sequence[str], dataset_dirs: Seq
     write_json(out / "config.json", config)
 
     seed_everything(seed)
-    replay, data_steps = union_replay(dataset_dirs, cfg.steps_per_game, seed=seed + 1)
+    replay, data_steps = union_replay(dataset_dirs, cfg.steps_per_game, seed=seed + 1,
+                                      past_end=cfg.replay_past_end)
     replay.balance_games = cfg.balance_games
     if sorted(data_steps) != sorted(game_ids):
         raise ValueError(f"the datasets {list(map(str, dataset_dirs))} hold the games {sorted(data_steps)}, "
