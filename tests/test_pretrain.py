@@ -35,7 +35,9 @@ def test_world_model_loss_falls_on_real_minatar_data(datasets, tmp_path):
     m = pd.read_csv(tmp_path / "metrics.csv")
     assert list(m["update"]) == list(range(5, 61, 5)) and (m["env_step"] == 0).all()
     first, last = m["wm_loss"].iloc[0], m["wm_loss"].iloc[-2:].mean()
-    assert last < 0.5 * first, (first, last)  # mostly the image term: MinAtar frames are learnable
+    # mostly the image term: MinAtar frames are learnable (from about 106 to 73 nats here; the decoder
+    # starts at the cells' base rate, decoder_out_bias, so the first loss is no longer ~700)
+    assert last < 0.8 * first, (first, last)
     assert m["wm_image"].iloc[-1] < m["wm_image"].iloc[0]
     assert summary["dataset_env_steps"] == 1600 and summary["updates"] == 60
     assert summary["dataset_env_steps_per_game"] == {g: 800 for g in GAMES}

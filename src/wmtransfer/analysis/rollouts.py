@@ -84,7 +84,7 @@ def dream(agent, obs: np.ndarray, action: np.ndarray, context: int, seed: int = 
         if wm.cfg.image_dist == "bernoulli":
             frames = torch.sigmoid(out)
         else:
-            frames = (out + 0.5).clamp(0.0, 1.0)
+            frames = (out + wm.cfg.obs_offset).clamp(0.0, 1.0)
     return frames.cpu().numpy()
 
 

@@ -32,11 +32,19 @@ class DreamerConfig:
 
     # --- observations and likelihoods -------------------------------------------------------------
     #: Pixel value that maps to 1.0: 255 for Atari/Mario grey images, 1 for MinAtar's binary channels.
-    #: The encoder sees ``obs / obs_max - 0.5`` (official preprocessing).
+    #: The encoder sees ``obs / obs_max - obs_offset``.
     obs_max: float = 1.0
+    #: Subtracted from ``obs / obs_max`` (official 0.5; RajGhugare19's MinAtar code feeds 0/1, i.e. 0).
+    obs_offset: float = 0.5
     #: Image likelihood: "bernoulli" (logits, target ``obs / obs_max``) or "mse" (unit-variance Gaussian
-    #: on ``obs / obs_max - 0.5``, official). Summed over C, H, W.
+    #: on the encoder's input ``obs / obs_max - obs_offset``, official). Summed over C, H, W.
     image_dist: str = "bernoulli"
+    #: Initial bias of the decoder's output layer (official: 0). For Bernoulli logits on MinAtar, -3.5:
+    #: the log-odds of a cell being on (about 3% of the 10x10x10 cells are). With 0, every pixel starts
+    #: at p = 0.5, and the large error that is the same for every frame drives all posteriors to one
+    #: constant code within about 100 updates, after which the latent ignores the frame (measured:
+    #: docs/dreamer.md, "Posterior collapse").
+    decoder_out_bias: float = -3.5
     #: Reward transform before the reward head's MSE loss: "identity" or "tanh" (official Atari).
     reward_transform: str = "identity"
 
@@ -226,7 +234,7 @@ class DreamerSection:
 
 
 _ATARI: dict[str, Any] = dict(
-    obs_max=255.0, image_dist="mse", reward_transform="tanh",
+    obs_max=255.0, obs_offset=0.5, image_dist="mse", decoder_out_bias=0.0, reward_transform="tanh",
     cnn_depth=48, encoder_kernels=[4, 4, 4, 4], encoder_stride=2, embed_size=0,
     decoder_kernels=[5, 5, 6, 6], decoder_stride=2, decoder_in_mult=32,
     deter=600, hidden=600, stoch=32, classes=32,
@@ -236,7 +244,7 @@ _ATARI: dict[str, Any] = dict(
 
 _RAJGHUGARE_MINATAR: dict[str, Any] = dict(
     # RajGhugare19/dreamerv2, dreamerv2/training/config.py, MinAtarConfig.
-    obs_max=1.0, image_dist="mse", reward_transform="identity",
+    obs_max=1.0, obs_offset=0.0, image_dist="mse", decoder_out_bias=0.0, reward_transform="identity",
     cnn_depth=16, encoder_kernels=[3, 3, 3], encoder_stride=1, embed_size=200,
     decoder_kernels=[3, 3, 3], decoder_stride=1, decoder_in_mult=4,
     deter=200, hidden=200, stoch=20, classes=20, unimix=0.0, gru="torch",

@@ -48,13 +48,14 @@ class WorldModel(nn.Module):
             cfg.feat_size, self.obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
             cfg.decoder_in_mult, cfg.act,
         )
+        nn.init.constant_(self.decoder.deconvs[-1].bias, cfg.decoder_out_bias)
         self.reward_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
         self.discount_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
 
     # --- inputs -----------------------------------------------------------------------------------
     def image_input(self, obs_uint8: torch.Tensor) -> torch.Tensor:
-        """uint8 observation -> float encoder input obs / obs_max - 0.5."""
-        return obs_uint8.to(torch.float32) * (1.0 / self.cfg.obs_max) - 0.5
+        """uint8 observation -> float encoder input obs / obs_max - obs_offset."""
+        return obs_uint8.to(torch.float32) * (1.0 / self.cfg.obs_max) - self.cfg.obs_offset
 
     def preprocess(
         self, batch: Mapping[str, Any], device: torch.device | str = "cpu",
