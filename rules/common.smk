@@ -6,7 +6,7 @@ import os
 import re
 import shlex
 
-from wmtransfer.study import agent_runs, all_games, check_study, envset_games
+from wmtransfer.study import agent_runs, all_games, check_study, envset_games, target_envsets
 
 check_study(config)
 
@@ -138,5 +138,4 @@ def report_outputs():
 def unseen_targets(envset):
     """Targets of the study trained from ``envset`` that are not among its games (transfer targets)."""
     return sorted({t["game"] for t in TARGETS
-                   if envset in ([t["envset"]] if isinstance(t.get("envset"), str) else t.get("envset") or [])
-                   and t["game"] not in ENVSETS[envset]})
+                   if envset in target_envsets(t) and t["game"] not in ENVSETS[envset]})
