@@ -259,10 +259,8 @@ class Replay:
             out["is_first"][past] = False
             out["is_terminal"][past] = True
             out["is_last"][past] = True
-        if self.past_end == "next":
-            out["game"] = self._ep_game[np.searchsorted(self._ep_start, step, side="right") - 1]
-        else:
-            out["game"] = np.broadcast_to(self._ep_game[ep][:, None], (batch, length)).copy()
+        # the episode holding each (clipped) step: its own in both modes, the next ones under "next"
+        out["game"] = self._ep_game[np.searchsorted(self._ep_start, step, side="right") - 1]
         return out
 
     # ------------------------------------------------------------------ resume
