@@ -34,11 +34,13 @@ def test_world_model_loss_falls_on_real_minatar_data(datasets, tmp_path):
     summary = pretrain_world_model("pair", GAMES, datasets, 0, tmp_path, cfg, tiny_dreamer(model_lr=3e-3))
     m = pd.read_csv(tmp_path / "metrics.csv")
     assert list(m["update"]) == list(range(5, 61, 5)) and (m["env_step"] == 0).all()
-    first, last = m["wm_loss"].iloc[0], m["wm_loss"].iloc[-2:].mean()
-    # mostly the image term: MinAtar frames are learnable (from about 106 to 73 nats here; the decoder
-    # starts at the cells' base rate, decoder_out_bias, so the first loss is no longer ~700)
-    assert last < 0.8 * first, (first, last)
-    assert m["wm_image"].iloc[-1] < m["wm_image"].iloc[0]
+    first, last = m["wm_loss"].iloc[0], m["wm_loss"].iloc[-4:].mean()
+    # The decoder starts at the first batch's per-cell log-odds (decoder_offset: data), so the image term
+    # starts at the mean frame's loss and this tiny model improves on it slowly; measured: total 54.2 ->
+    # 51.3 (mean of the last four rows), discount 0.62 -> 0.24-0.32.
+    assert last < 0.97 * first, (first, last)
+    assert m["wm_discount"].iloc[-4:].mean() < 0.6 * m["wm_discount"].iloc[0]
+    assert m["wm_probe_swap"].notna().sum() == 2  # the collapse probe ran at updates 0 and 50
     assert summary["dataset_env_steps"] == 1600 and summary["updates"] == 60
     assert summary["dataset_env_steps_per_game"] == {g: 800 for g in GAMES}
     saved = torch.load(tmp_path / "world_model.pt", weights_only=True)

@@ -32,6 +32,7 @@ from wmtransfer.config import from_dict, to_dict
 
 from .behavior import ActorCritic
 from .config import DreamerConfig
+from .probe import latent_probe
 from .rssm import Latent
 from .world_model import WorldModel, as_tensor
 
@@ -183,12 +184,21 @@ class Dreamer(nn.Module):
         self, batch: Mapping[str, Any],
     ) -> tuple[Latent, dict[str, torch.Tensor], dict[str, float]]:
         data = self.world_model.preprocess(batch, self.device)
+        if self.world_model.needs_image_offset:
+            self.world_model.fit_image_offset(data)
+        clock = self.wm_updates if self.model_opt is not None else self.updates  # frozen_wm: no wm update
+        probe_due = self.cfg.probe_every > 0 and clock % self.cfg.probe_every == 0
         if self.model_opt is None:  # frozen_wm: nothing to train, posterior states only
             with torch.no_grad():
                 _, post, metrics = self.world_model.loss(data)
-            return post, data, self._check_finite(metrics, self.wm_updates)
+            values = self._check_finite(metrics, self.wm_updates)
+            if probe_due:
+                values.update(latent_probe(self.world_model, data, post))
+            return post, data, values
         loss, post, metrics = self.world_model.loss(data)
         values = self._check_finite(metrics, self.wm_updates)
+        if probe_due:
+            values.update(latent_probe(self.world_model, data, post))
         self.model_opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for g in self.model_opt.param_groups for p in g["params"]]
@@ -240,6 +250,11 @@ class Dreamer(nn.Module):
     @staticmethod
     def _load_into(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
         own = module.state_dict()
+        state = dict(state)
+        for key in own:  # checkpoints from before decoder_offset: no offset, marked as set
+            if key.endswith("decoder.out_offset") and key not in state:
+                state[key] = torch.zeros_like(own[key])
+                state[key[: -len("out_offset")] + "out_offset_fitted"] = torch.ones(())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:

@@ -128,7 +128,7 @@ class ConvDecoder(nn.Module):
 
     def __init__(
         self, feat_size: int, obs_shape: Sequence[int], depth: int, kernels: Sequence[int], stride: int,
-        in_mult: int = 32, act: str = "elu",
+        in_mult: int = 32, act: str = "elu", use_offset: bool = False,
     ) -> None:
         super().__init__()
         c_out, h, w = obs_shape
@@ -149,10 +149,16 @@ class ConvDecoder(nn.Module):
             c = c_next
         self.deconvs = nn.Sequential(*mods)
         self.obs_shape = tuple(obs_shape)
+        # A fixed per-cell output offset (``decoder_offset: data``): set once from data, then saved and
+        # loaded with the weights; ``out_offset_fitted`` says whether it has been set.
+        self.use_offset = use_offset
+        self.register_buffer("out_offset", torch.zeros(self.obs_shape))
+        self.register_buffer("out_offset_fitted", torch.zeros(()))
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         batch = feat.shape[:-1]
         x = self.linear(feat.reshape(-1, feat.shape[-1]))
         x = x.reshape(-1, self.in_channels, self.start, self.start)
         x = x.contiguous(memory_format=torch.channels_last)
-        return self.deconvs(x).reshape(*batch, *self.obs_shape)
+        out = self.deconvs(x).reshape(*batch, *self.obs_shape)
+        return out + self.out_offset if self.use_offset else out

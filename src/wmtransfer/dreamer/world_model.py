@@ -34,6 +34,11 @@ def as_tensor(x: Any, device: torch.device | str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)).to(device)
 
 
+#: Clip of the per-cell probabilities behind ``decoder_offset: data`` (logits within +-5.3): a cell that is
+#: never on in the first batch can still be learned without a huge first error.
+OFFSET_P_MIN = 0.005
+
+
 class WorldModel(nn.Module):
     def __init__(self, cfg: DreamerConfig, obs_shape: tuple[int, int, int], n_actions: int) -> None:
         super().__init__()
@@ -46,7 +51,7 @@ class WorldModel(nn.Module):
         self.rssm = RSSM(cfg, self.n_actions, self.encoder.embed_dim)
         self.decoder = ConvDecoder(
             cfg.feat_size, self.obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
-            cfg.decoder_in_mult, cfg.act,
+            cfg.decoder_in_mult, cfg.act, use_offset=cfg.decoder_offset == "data",
         )
         nn.init.constant_(self.decoder.deconvs[-1].bias, cfg.decoder_out_bias)
         self.reward_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
@@ -85,6 +90,23 @@ class WorldModel(nn.Module):
             target = data["obs"].to(out.dtype) * (1.0 / self.cfg.obs_max)
             return D.bernoulli_nll(out, target, event_dims=3)
         return D.mse_nll(out, data["image"], event_dims=3)
+
+    @property
+    def needs_image_offset(self) -> bool:
+        """True while ``decoder_offset: data`` waits for its first batch."""
+        return self.decoder.use_offset and not bool(self.decoder.out_offset_fitted)
+
+    @torch.no_grad()
+    def fit_image_offset(self, data: Mapping[str, torch.Tensor]) -> None:
+        """Set the decoder's per-cell output offset from preprocessed sequences (``decoder_offset: data``):
+        log-odds of each cell's mean (Bernoulli, p clipped to [0.005, 0.995]) or its mean input (MSE)."""
+        if self.cfg.image_dist == "bernoulli":
+            p = (data["obs"].to(torch.float32) * (1.0 / self.cfg.obs_max)).flatten(0, -4).mean(0)
+            offset = torch.logit(p.clamp(OFFSET_P_MIN, 1.0 - OFFSET_P_MIN))
+        else:
+            offset = data["image"].flatten(0, -4).mean(0)
+        self.decoder.out_offset.copy_(offset)
+        self.decoder.out_offset_fitted.fill_(1.0)
 
     # --- loss -------------------------------------------------------------------------------------
     def loss(self, data: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, Latent, dict[str, torch.Tensor]]:

@@ -44,6 +44,7 @@ import torch
 from .. import games
 from ..config import to_dict
 from ..data.replay import Replay
+from ..dreamer.probe import warn_if_collapsed
 from ..io import write_json
 from . import checkpoint as ckpt_io
 from .config import AgentConfig
@@ -74,6 +75,7 @@ def guarded(train: Any, batch: dict[str, np.ndarray], update: int, env_step: int
         raise NonFiniteLossError(f"{e} (model counter); loop update {update}, env step {env_step}: "
                                  "training stopped") from e
     check_finite(values, update, env_step)
+    warn_if_collapsed(values, f"loop update {update}, env step {env_step}", update)
     return values
 
 

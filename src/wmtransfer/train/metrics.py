@@ -18,6 +18,7 @@ COLUMNS = (
     "env_step", "update", "wall_time",
     "episode_return", "episode_length", "game", "eval_return",
     "wm_loss", "wm_image", "wm_reward", "wm_discount", "wm_kl", "wm_prior_entropy", "wm_post_entropy",
+    "wm_probe_info", "wm_probe_swap", "wm_probe_gap",
     "actor_loss", "critic_loss", "actor_entropy", "value_mean",
     "loss", "epsilon",
 )

@@ -1,0 +1,202 @@
+"""Does DreamerV2 learn? Scratch agents per MinAtar game and seed against the public reference curves.
+
+Trains (or resumes) ``wmtransfer train-agent`` runs, the project's own DQN (MinAtar-paper network and
+schedule) at the same env-step budget, and the random policy; then writes a curve figure and a table of
+returns at 100k and 250k env steps against the references read from the published curves (about
++-10%; train returns unless noted):
+
+* kenjyoung/dreamerv2_JAX (DreamerV2 on MinAtar, 50 x 50 every 10 env steps),
+* RajGhugare19/dreamerv2 (evaluation returns at 100k, train at 250k),
+* the MinAtar paper's DQN at 250k.
+
+    python benchmarks/learning.py --games minatar-breakout minatar-space_invaders --env-steps 100000 \\
+        --train-every 12 --jobs 2                     # trains (resumes) then reports
+    python benchmarks/learning.py --report-only       # figure + table from existing runs
+
+Runs live under ``--runs`` (default ``learning_runs/``, git-ignored): ``{game}/dreamer/seed{s}``,
+``{game}/dqn/seed{s}``, ``{game}/random.csv``. The report goes to ``benchmarks/results/learning.json``
+and ``docs/figures/learning_minatar.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, save  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURE = ROOT / "docs" / "figures" / "learning_minatar.png"
+
+#: Returns read from the published curves (issue 9): (source, env step) -> game -> return.
+REFERENCES: dict[str, dict[int, dict[str, float]]] = {
+    "dreamerv2_JAX (train)": {
+        100_000: {"breakout": 5, "space_invaders": 25, "freeway": 15, "asterix": 2},
+        250_000: {"breakout": 10, "space_invaders": 45, "freeway": 28, "asterix": 2},
+    },
+    "RajGhugare19 (eval 100k, train 250k)": {
+        100_000: {"breakout": 2, "space_invaders": 15, "freeway": 22, "asterix": 0.5, "seaquest": 1},
+        250_000: {"breakout": 4, "space_invaders": 20, "freeway": 15, "asterix": 1, "seaquest": 1},
+    },
+    "MinAtar-paper DQN (train)": {
+        250_000: {"breakout": 7, "space_invaders": 22, "freeway": 5.5, "asterix": 1, "seaquest": 0.8},
+    },
+}
+#: The MinAtar paper's DQN (network, optimiser, schedule), for the project's DQN curve.
+DQN_CONFIG = {"network": "minatar_conv", "save_every": 25_000}
+
+
+def run(cmd: list[str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print("+", " ".join(cmd), f"> {log}", flush=True)
+    return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT)
+
+
+def train(args: argparse.Namespace) -> None:
+    """Every missing or unfinished run, ``--jobs`` at a time, each on ``--threads`` torch threads."""
+    exe = [sys.executable, "-m", "wmtransfer.cli"]
+    agent_cfg = {"env_steps": args.env_steps, "prefill": 5000, "eval_every": 5000, "eval_episodes": 10,
+                 "eval_time_limit": 2500, "log_every": 1000, "checkpoint_every": 500}
+    if args.train_every:
+        agent_cfg["train_every"] = args.train_every
+    queue: list[tuple[list[str], Path]] = []
+    for game in args.games:
+        for seed in args.seeds:
+            out = args.runs / game / "dreamer" / f"seed{seed}"
+            if not (out / "summary.json").exists():
+                queue.append((exe + ["train-agent", "--game", game, "--seed", str(seed), "--out", str(out),
+                                     "--threads", str(args.threads), "--config", json.dumps(agent_cfg)],
+                              out.with_suffix(".log")))
+            if not args.no_dqn:
+                out = args.runs / game / "dqn" / f"seed{seed}"
+                dqn_cfg = {**DQN_CONFIG, "total_steps": args.env_steps, "checkpoint_steps": [args.env_steps]}
+                if not (out / "metrics.csv").exists() or not (out / "checkpoints").exists():
+                    queue.append((exe + ["train-dqn", "--game", game, "--seed", str(seed), "--out", str(out),
+                                         "--threads", str(args.threads), "--config", json.dumps(dqn_cfg)],
+                                  out.with_suffix(".log")))
+        csv = args.runs / game / "random.csv"
+        if not csv.exists():
+            queue.append((exe + ["evaluate-random-policy", "--game", game, "--episodes", "100",
+                                 "--out", str(csv)], csv.with_suffix(".log")))
+    running: list[subprocess.Popen] = []
+    while queue or running:
+        while queue and len(running) < args.jobs:
+            running.append(run(*queue.pop(0)))
+        running[0].wait()
+        done = running.pop(0)
+        if done.returncode:
+            raise SystemExit(f"failed ({done.returncode}): {' '.join(done.args)}")
+
+
+def binned(df: pd.DataFrame, column: str, width: int, end: int) -> pd.Series:
+    rows = df.dropna(subset=[column])
+    rows = rows[rows.env_step <= end]
+    return rows.groupby((rows.env_step - 1) // width * width + width)[column].mean()
+
+
+def return_at(df: pd.DataFrame, step: int, window: int = 10_000) -> float | None:
+    """Mean train return of the episodes that ended in (step - window, step]."""
+    rows = df.dropna(subset=["episode_return"])
+    rows = rows[(rows.env_step > step - window) & (rows.env_step <= step)]
+    return float(rows.episode_return.mean()) if len(rows) else None
+
+
+def report(args: argparse.Namespace) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = sorted({p.parent.parent.name for p in args.runs.glob("*/dreamer/seed*/metrics.csv")})
+    if not games:
+        raise SystemExit(f"no runs under {args.runs}")
+    fig, axes = plt.subplots(1, len(games), figsize=(5.2 * len(games), 3.8), squeeze=False)
+    table: dict[str, dict] = {}
+    for ax, game in zip(axes[0], games, strict=True):
+        short = game.split("-", 1)[1]
+        row: dict = {"dreamer": {}, "dqn": {}, "references": {}}
+        for algo, colour in (("dreamer", "C0"), ("dqn", "C1")):
+            runs = sorted((args.runs / game / algo).glob("seed*/metrics.csv"))
+            for i, path in enumerate(runs):
+                df = pd.read_csv(path)
+                end = int(df.env_step.max())
+                curve = binned(df, "episode_return", 5000, end)
+                label = f"{'DreamerV2' if algo == 'dreamer' else 'DQN (MinAtar paper)'} train"
+                ax.plot(curve.index, curve.values, colour, label=label if i == 0 else None)
+                seed = path.parent.name
+                entry = {"env_steps": end,
+                         "train_return_per_5k": {int(k): round(float(v), 3) for k, v in curve.items()},
+                         **{f"train_return_{s // 1000}k": return_at(df, s) for s in (50_000, 100_000, 250_000)
+                            if s <= end}}
+                if "eval_return" in df and df.eval_return.notna().any():
+                    ev = df.dropna(subset=["eval_return"])
+                    ax.plot(ev.env_step, ev.eval_return, colour, ls=":", marker=".",
+                            label=f"{label.replace('train', 'eval (10 ep., mode)')}" if i == 0 else None)
+                    entry["eval_return"] = {int(s): float(r) for s, r in zip(ev.env_step, ev.eval_return,
+                                                                           strict=True)}
+                summary = path.parent / "summary.json"
+                if summary.exists():
+                    s = json.loads(summary.read_text())
+                    entry["wall_time_s"] = round(s["wall_time"], 1)
+                    entry["updates"] = s.get("updates")
+                for col in ("wm_probe_info", "wm_probe_swap", "wm_probe_gap", "wm_post_entropy"):
+                    if col in df and df[col].notna().any():
+                        entry[f"{col}_last"] = round(float(df[col].dropna().iloc[-1]), 3)
+                row[algo][seed] = entry
+        rand = args.runs / game / "random.csv"
+        if rand.exists():
+            r = float(pd.read_csv(rand).episode_return.mean())
+            row["random"] = r
+            ax.axhline(r, color="grey", ls="--", lw=1, label="random policy")
+        markers = {"dreamerv2_JAX (train)": "^", "RajGhugare19 (eval 100k, train 250k)": "s",
+                   "MinAtar-paper DQN (train)": "x"}
+        for source, at in REFERENCES.items():
+            for step, values in at.items():
+                if short in values:
+                    row["references"].setdefault(source, {})[step] = values[short]
+                    ax.plot(step, values[short], markers[source], color="k", ms=7, mfc="none",
+                            label=source if step == min(s for s in at if short in at[s]) else None)
+        ax.set_title(game)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("return")
+        ax.grid(alpha=0.3)
+        table[game] = row
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("DreamerV2 from scratch (minatar preset, one seed per game) vs references", fontsize=10)
+    fig.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=110)
+    print(f"wrote {FIGURE}")
+    return table
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--games", nargs="+", default=["minatar-breakout", "minatar-space_invaders"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--env-steps", type=int, default=100_000)
+    p.add_argument("--train-every", type=int, default=None, help="env steps per update (default: preset)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--runs", type=Path, default=ROOT / "learning_runs")
+    p.add_argument("--no-dqn", action="store_true")
+    p.add_argument("--report-only", action="store_true")
+    args = p.parse_args()
+    if not args.report_only:
+        train(args)
+    table = report(args)
+    save("learning", {"machine": machine(), "command": " ".join(sys.argv), "results": table})
+    for game, row in table.items():
+        for seed, e in row["dreamer"].items():
+            print(f"{game} {seed}: train return at 100k {e.get('train_return_100k')}, "
+                  f"last eval {list(e.get('eval_return', {}).values())[-1:]}, refs {row['references']}")
+
+
+if __name__ == "__main__":
+    main()
