@@ -37,7 +37,8 @@ def test_killed_run_continues_its_curve(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "agent.pt").exists(), "the run finished before it could be killed"
-    killed = pd.read_csv(out / "metrics.csv")
+    assert not (out / "metrics.csv").exists()  # declared outputs appear only when the run is complete
+    killed = pd.read_csv(out / "partial" / "metrics.csv")
 
     done = subprocess.run(command(out), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -31,7 +31,6 @@ import dataclasses
 import math
 import random
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,14 +44,9 @@ from .. import games
 from ..config import to_dict
 from ..data.replay import Replay
 from ..dreamer.probe import warn_if_collapsed
-from ..io import write_json
 from . import checkpoint as ckpt_io
 from .config import AgentConfig
-from .metrics import MetricsCSV
-
-CHECKPOINT = Path("ckpt") / "checkpoint.pt"
-#: Config keys that may change when a run is resumed (extending a finished run's budget).
-RESUMABLE_CHANGES = ("env_steps", "updates")
+from .run import Every, Progress, RunFolder
 
 
 class NonFiniteLossError(RuntimeError):
@@ -229,11 +223,11 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
                 game_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a DreamerV2 agent online on ``game_ids`` (one game, or a set for multi-task training).
 
-    Writes into ``out``: ``config.json`` (at the start), ``metrics.csv`` (growing), ``ckpt/checkpoint.pt``
-    (every ``checkpoint_every`` updates), then ``summary.json`` and last ``final_name``. Returns the
-    summary. Resumes from ``out/ckpt/checkpoint.pt`` if it exists.
+    ``out`` is a :class:`~wmtransfer.train.run.RunFolder`: ``metrics.csv`` grows in ``partial/``,
+    ``ckpt/checkpoint.pt`` every ``checkpoint_every`` updates; at the end ``config.json``, ``metrics.csv``,
+    ``final_name`` and last ``summary.json`` appear in ``out``. Returns the summary. Resumes from the
+    checkpoint if there is one.
     """
-    out = Path(out)
     game_ids = list(game_ids)
     cfg = resolve(cfg, dreamer_cfg)
     spec = suite_spec(game_ids)
@@ -243,32 +237,27 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
     config = {"games": game_ids, "seed": seed, "condition": cfg.condition,
               "init": str(init) if init else None, "game_settings": settings, "agent": to_dict(cfg),
               "dreamer": to_dict(dreamer_cfg)}
-    saved = ckpt_io.load(out / CHECKPOINT)
-    if saved is not None:
-        _check_same_config(saved["config"], config)
-    write_json(out / "config.json", config)
+    run = RunFolder(out, config)
+    saved = run.resume()
 
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     agent = build_agent(dreamer_cfg, spec, cfg.condition, init, device)
     replay = Replay(cfg.replay_capacity, seed=seed + 1, balance_games=cfg.balance_games,
                     past_end=cfg.replay_past_end)
-    loop = {"env_step": 0, "updates": 0, "wall_time": 0.0, "next_eval": 0, "next_log": cfg.log_every,
-            "next_ckpt": cfg.checkpoint_every, "episodes": 0, "prefilled": False, "prefill_end": 0,
-            "prefill_wall": 0.0, "pending": {}, "train_returns": [], "last_eval": None}
+    loop = {"env_step": 0, "updates": 0, "next_eval": 0, "episodes": 0, "prefilled": False,
+            "prefill_end": 0, "prefill_wall": 0.0, "pending": {}, "train_returns": [], "last_eval": None}
     if saved is not None:
         agent.restore(saved["agent"])
         replay.load_state_dict(saved["replay"])
         replay.end_streams(n_actions=spec.n_actions)  # the games restart: close running episodes
         ckpt_io.set_rng_state(saved["rng"], {"loop": rng})
         loop.update(saved["loop"])
-        print(f"resuming from {out / CHECKPOINT}: env step {loop['env_step']}, update {loop['updates']}",
-              file=sys.stderr)
-    metrics = MetricsCSV(out / "metrics.csv", resume_rows=int(saved["metrics_rows"]) if saved else None)
-    start = time.time() - float(loop["wall_time"])
-
-    def wall() -> float:
-        return time.time() - start
+        print(f"env step {loop['env_step']}, update {loop['updates']}", file=sys.stderr)
+    metrics = run.metrics()
+    log_due = Every(cfg.log_every, loop["env_step"])
+    ckpt_due = Every(cfg.checkpoint_every, loop["updates"])
+    progress = Progress(cfg.env_steps, loop["env_step"], "env steps", f"{'+'.join(game_ids)} seed {seed}")
 
     pending: defaultdict[str, list[float]] = defaultdict(list)
     pending.update({k: list(v) for k, v in loop["pending"].items()})
@@ -286,15 +275,13 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
         results = evaluate(agent, game_ids, cfg.eval_episodes, min(time_limit, cfg.eval_time_limit), rng,
                            settings)
         loop["last_eval"] = {"env_step": loop["env_step"], "results": [list(r) for r in results]}
-        metrics.write(loop["env_step"], loop["updates"], wall(),
+        metrics.write(loop["env_step"], loop["updates"], run.wall(),
                       {"eval_return": float(np.mean([r for _, r, _ in results]))})
 
     def save_checkpoint() -> None:
-        loop["wall_time"] = wall()
         loop["pending"] = {k: list(v) for k, v in pending.items()}
-        ckpt_io.save_atomic({"agent": agent.checkpoint(), "replay": replay.state_dict(),
-                             "rng": ckpt_io.rng_state({"loop": rng}), "loop": dict(loop),
-                             "metrics_rows": metrics.rows, "config": config}, out / CHECKPOINT)
+        run.save({"agent": agent.checkpoint(), "replay": replay.state_dict(),
+                  "rng": ckpt_io.rng_state({"loop": rng}), "loop": dict(loop)})
 
     while loop["env_step"] < cfg.env_steps:
         if loop["env_step"] >= loop["next_eval"]:
@@ -308,12 +295,12 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
         for ep in collector.step(actions):
             loop["episodes"] += 1
             loop["train_returns"] = (loop["train_returns"] + [ep["episode_return"]])[-100:]
-            metrics.write(loop["env_step"] + cfg.num_envs, loop["updates"], wall(), ep)
+            metrics.write(loop["env_step"] + cfg.num_envs, loop["updates"], run.wall(), ep)
         loop["env_step"] += cfg.num_envs
         if not loop["prefilled"] and loop["env_step"] >= cfg.prefill and replay.num_episodes > 0:
             loop["prefilled"] = True
             loop["prefill_end"] = loop["env_step"]
-            loop["prefill_wall"] = wall()
+            loop["prefill_wall"] = run.wall()
             collector.is_first[:] = True  # the policy's recurrent state starts fresh in running episodes
             for _ in range(cfg.pretrain_updates):
                 train_once()
@@ -322,55 +309,36 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
                                                                  // cfg.train_every)
             while loop["updates"] < target:
                 train_once()
-        if loop["env_step"] >= loop["next_log"]:
-            if pending:
-                metrics.write(loop["env_step"], loop["updates"], wall(),
-                              {k: float(np.mean(v)) for k, v in pending.items()})
-                pending.clear()
-            loop["next_log"] += cfg.log_every
-        if loop["updates"] >= loop["next_ckpt"]:
-            loop["next_ckpt"] = (loop["updates"] // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        if log_due.due(loop["env_step"]) and pending:
+            metrics.write(loop["env_step"], loop["updates"], run.wall(),
+                          {k: float(np.mean(v)) for k, v in pending.items()})
+            pending.clear()
+        if ckpt_due.due(loop["updates"]):
             save_checkpoint()
+        progress.update(loop["env_step"], updates=loop["updates"],
+                        ret=float(np.mean(loop["train_returns"][-10:])) if loop["train_returns"] else None)
 
     if loop["last_eval"] is None or loop["last_eval"]["env_step"] != loop["env_step"]:
         run_evaluation()  # (a rerun of a finished run reuses its final evaluation: no duplicate row)
     results = [tuple(r) for r in loop["last_eval"]["results"]]
     final_eval = float(np.mean([r for _, r, _ in results]))
     save_checkpoint()  # the final state, so a later run with a larger env_steps can extend this one
-    metrics.close()
+    progress.close()
     collector.close()
+    wall = run.wall()
     summary = {
         "games": game_ids, "seed": seed, "condition": cfg.condition,
-        "env_steps": int(loop["env_step"]), "updates": int(loop["updates"]), "wall_time": wall(),
+        "env_steps": int(loop["env_step"]), "updates": int(loop["updates"]),
         "episodes": int(loop["episodes"]), "final_eval_return": final_eval,
         "final_eval_returns": {f"{g}#{i}": r for i, (g, r, _) in enumerate(results)},
         "train_return_last100": float(np.mean(loop["train_returns"])) if loop["train_returns"] else None,
-        "env_steps_per_s": loop["env_step"] / max(wall(), 1e-9),
+        "env_steps_per_s": loop["env_step"] / max(wall, 1e-9),
         # Throughput once training runs (acting + storing + updates), without the random prefill.
         "train_env_steps_per_s": (loop["env_step"] - loop["prefill_end"])
-        / max(wall() - loop["prefill_wall"], 1e-9) if loop["prefilled"] else None,
+        / max(wall - loop["prefill_wall"], 1e-9) if loop["prefilled"] else None,
         "prefill_env_steps": int(loop["prefill_end"]),
+        "replayed_steps_per_env_step": cfg.batch * cfg.length * cfg.train_steps / cfg.train_every,
     }
-    write_json(out / "summary.json", summary)
-    agent.save(out / final_name, games=game_ids, seed=seed, condition=cfg.condition,
-               env_steps=int(loop["env_step"]), updates=int(loop["updates"]))
-    return summary
-
-
-def _check_same_config(saved: dict[str, Any], current: dict[str, Any]) -> None:
-    """A resumed run must continue the same experiment; only ``RESUMABLE_CHANGES`` may differ."""
-    def flat(d: dict, prefix: str = "") -> dict[str, Any]:
-        items: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, dict):
-                items.update(flat(v, f"{prefix}{k}."))
-            else:
-                items[f"{prefix}{k}"] = v
-        return items
-
-    a, b = flat(saved), flat(current)
-    differ = sorted(k for k in set(a) | set(b)
-                    if a.get(k) != b.get(k) and k.rsplit(".", 1)[-1] not in RESUMABLE_CHANGES)
-    if differ:
-        raise ValueError("the checkpoint in this run folder belongs to a different configuration; "
-                         + "; ".join(f"{k}: checkpoint {a.get(k)!r}, now {b.get(k)!r}" for k in differ))
+    meta = dict(games=game_ids, seed=seed, condition=cfg.condition, env_steps=int(loop["env_step"]),
+                updates=int(loop["updates"]))
+    return run.finish(summary, {final_name: lambda p: agent.save(p, **meta)})

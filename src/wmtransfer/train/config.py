@@ -9,7 +9,7 @@ steps, random-policy prefill counted in the budget). Env steps are agent steps (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..data.replay import PAST_END
@@ -104,6 +104,9 @@ class PretrainConfig:
         checkpoint_every: updates between resumable checkpoints (``ckpt/checkpoint.pt``).
         steps_per_game: transitions taken from every game's dataset, in manifest order (``None``: the
             smallest game's total), so every game of the set contributes the same amount of data.
+        snapshot_fractions: fractions of ``updates`` at which a world-model snapshot is kept, as
+            ``snapshots/update{N:07d}.pt`` (same format as ``world_model.pt``), for prediction quality
+            over training (seed 002); empty: none.
     """
 
     updates: int = 10_000
@@ -114,8 +117,12 @@ class PretrainConfig:
     log_every: int = 100
     checkpoint_every: int = 1_000
     steps_per_game: int | None = None
+    snapshot_fractions: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        for f in self.snapshot_fractions:
+            if not 0.0 < f <= 1.0:
+                raise ValueError(f"snapshot_fractions: {f} is not in (0, 1]")
         for name in ("updates", "batch", "length", "log_every", "checkpoint_every", "steps_per_game"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,11 +29,8 @@ import numpy as np
 
 from ..config import to_dict
 from ..data.dataset import union_replay
-from ..io import write_json
 from . import checkpoint as ckpt_io
 from .agent import (
-    CHECKPOINT,
-    _check_same_config,
     guarded,
     resolve_device,
     seed_everything,
@@ -42,7 +38,7 @@ from .agent import (
     train_agent,
 )
 from .config import AgentConfig, PretrainConfig
-from .metrics import MetricsCSV
+from .run import Progress, RunFolder
 
 
 def pretrain_world_model(envset: str, game_ids: Sequence[str], dataset_dirs: Sequence[str | Path],
@@ -60,10 +56,8 @@ def pretrain_world_model(envset: str, game_ids: Sequence[str], dataset_dirs: Seq
     length = dreamer_cfg.seq_length if cfg.length is None else cfg.length
     config = {"envset": envset, "games": game_ids, "datasets": [str(d) for d in dataset_dirs], "seed": seed,
               "pretrain": to_dict(cfg), "dreamer": to_dict(dreamer_cfg), "batch": batch, "length": length}
-    saved = ckpt_io.load(out / CHECKPOINT)
-    if saved is not None:
-        _check_same_config(saved["config"], config)
-    write_json(out / "config.json", config)
+    run = RunFolder(out, config)
+    saved = run.resume()
 
     seed_everything(seed)
     replay, data_steps = union_replay(dataset_dirs, cfg.steps_per_game, seed=seed + 1,
@@ -74,46 +68,59 @@ def pretrain_world_model(envset: str, game_ids: Sequence[str], dataset_dirs: Seq
                          f"but the environment set {envset!r} is {sorted(game_ids)}")
     agent = Dreamer(dreamer_cfg, spec.obs_shape, spec.n_actions, device=device)
     agent.set_condition("scratch")
-    loop: dict[str, Any] = {"updates": 0, "wall_time": 0.0, "pending": {}}
+    loop: dict[str, Any] = {"updates": 0, "pending": {}}
     if saved is not None:
         agent.restore(saved["agent"])
         replay.rng.bit_generator.state = json.loads(saved["replay_rng"])
         ckpt_io.set_rng_state(saved["rng"])
         loop.update(saved["loop"])
-        print(f"resuming from {out / CHECKPOINT}: update {loop['updates']}", file=sys.stderr)
-    metrics = MetricsCSV(out / "metrics.csv", resume_rows=int(saved["metrics_rows"]) if saved else None)
-    start = time.time() - float(loop["wall_time"])
+        print(f"update {loop['updates']}", file=sys.stderr)
+    metrics = run.metrics()
     pending: defaultdict[str, list[float]] = defaultdict(list)
     pending.update({k: list(v) for k, v in loop["pending"].items()})
+    progress = Progress(cfg.updates, loop["updates"], "updates", f"{envset} seed {seed}")
+    snapshots = snapshot_updates(cfg)
 
     def save_checkpoint() -> None:
-        loop["wall_time"] = time.time() - start
         loop["pending"] = {k: list(v) for k, v in pending.items()}
-        ckpt_io.save_atomic({"agent": agent.checkpoint(), "rng": ckpt_io.rng_state(),
-                             "replay_rng": json.dumps(replay.rng.bit_generator.state), "loop": dict(loop),
-                             "metrics_rows": metrics.rows, "config": config}, out / CHECKPOINT)
+        run.save({"agent": agent.checkpoint(), "rng": ckpt_io.rng_state(),
+                  "replay_rng": json.dumps(replay.rng.bit_generator.state), "loop": dict(loop)})
 
+    meta = dict(kind="world_model", games=game_ids, envset=envset, seed=seed)
     while loop["updates"] < cfg.updates:
         values = guarded(agent.train_world_model, replay.sample(batch, length), loop["updates"] + 1, 0)
         loop["updates"] += 1
         for k, v in values.items():
             pending[k].append(float(v))
         if loop["updates"] % cfg.log_every == 0 or loop["updates"] == cfg.updates:
-            metrics.write(0, loop["updates"], time.time() - start,
-                          {k: float(np.mean(v)) for k, v in pending.items()})
+            metrics.write(0, loop["updates"], run.wall(), {k: float(np.mean(v)) for k, v in pending.items()})
             pending.clear()
+        if loop["updates"] in snapshots:
+            # atomic; written before the checkpoint that counts this update, so a resume never skips one
+            agent.save(run.partial / snapshot_name(loop["updates"]), **meta, updates=int(loop["updates"]))
         if loop["updates"] % cfg.checkpoint_every == 0 or loop["updates"] == cfg.updates:
             save_checkpoint()
-    metrics.close()
+        progress.update(loop["updates"], image=values["wm_image"])
+    progress.close()
     summary = {"envset": envset, "games": game_ids, "seed": seed, "updates": int(loop["updates"]),
-               "env_steps": 0, "wall_time": time.time() - start,
-               "dataset_env_steps": int(sum(data_steps.values())),
-               "dataset_env_steps_per_game": data_steps, "dataset_episodes": replay.num_episodes}
-    write_json(out / "summary.json", summary)
+               "env_steps": 0, "dataset_env_steps": int(sum(data_steps.values())),
+               "dataset_env_steps_per_game": data_steps, "dataset_episodes": replay.num_episodes,
+               "snapshots": [snapshot_name(u) for u in sorted(snapshots)]}
     # The whole agent file (its actor-critic untrained); load_world_model_from reads its world model.
-    agent.save(out / "world_model.pt", kind="world_model", games=game_ids, envset=envset, seed=seed,
-               updates=int(loop["updates"]), dataset_env_steps=summary["dataset_env_steps"])
-    return summary
+    artefacts = {snapshot_name(u): None for u in sorted(snapshots)}
+    artefacts["world_model.pt"] = lambda p: agent.save(p, **meta, updates=int(loop["updates"]),
+                                                       dataset_env_steps=summary["dataset_env_steps"])
+    run.promote(n for n, w in artefacts.items() if w is None)
+    return run.finish(summary, {k: w for k, w in artefacts.items() if w is not None})
+
+
+def snapshot_updates(cfg: PretrainConfig) -> set[int]:
+    """Updates at which a world-model snapshot is kept (``snapshot_fractions`` of ``updates``)."""
+    return {max(1, round(f * cfg.updates)) for f in cfg.snapshot_fractions}
+
+
+def snapshot_name(update: int) -> str:
+    return f"snapshots/update{int(update):07d}.pt"
 
 
 def pretrain_agent(envset: str, game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentConfig,
