@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,20 @@ from .metrics import MetricsCSV
 
 #: Config keys that may change when a run is resumed (extending a finished run's budget).
 RESUMABLE_CHANGES = ("env_steps", "updates", "total_steps")
+
+
+#: Fault injection for the resume tests: ``WMTRANSFER_KILL_AT=save:N`` kills the job (SIGKILL, as a
+#: cluster or the OOM killer would) just before its N-th checkpoint of this process, ``finish`` after the
+#: last checkpoint before any final file, ``promote:K`` after K files were promoted into place.
+KILL_AT = "WMTRANSFER_KILL_AT"
+
+
+def fault_point(name: str, count: int | None = None) -> None:
+    """SIGKILL this process if ``$WMTRANSFER_KILL_AT`` names this point (``name`` or ``name:count``)."""
+    want = os.environ.get(KILL_AT)
+    if want and want in (name, f"{name}:{count}"):
+        print(f"{KILL_AT}={want}: killing the job here", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class ConfigChanged(ValueError):
@@ -170,6 +185,7 @@ class RunFolder:
         self.may_change = tuple(may_change)
         self._metrics: MetricsCSV | None = None
         self._saved: dict[str, Any] | None = None
+        self._saves = 0
         self._start = time.time()
 
     # --- start / resume ---------------------------------------------------------------------------
@@ -205,6 +221,8 @@ class RunFolder:
     # --- checkpoints ------------------------------------------------------------------------------
     def save(self, payload: Mapping[str, Any]) -> None:
         """Atomic checkpoint of ``payload`` plus the config, the metrics rows so far and the wall time."""
+        self._saves += 1
+        fault_point("save", self._saves)
         state = {**payload, "config": self.config, "wall_time": self.wall(),
                  "metrics_rows": self._metrics.rows if self._metrics else 0}
         ckpt_io.save_atomic(state, self.checkpoint_path)
@@ -213,6 +231,7 @@ class RunFolder:
     def finish(self, summary: Mapping[str, Any], artefacts: Mapping[str, Any] | None = None) -> dict:
         """Write the final artefacts (``{relative path: writer(path)}``) and ``summary.json`` into
         ``partial/``, then :meth:`promote` them with ``metrics.csv`` and ``config.json``."""
+        fault_point("finish")
         if self._metrics is not None:
             self._metrics.close()
         names = []
@@ -228,5 +247,6 @@ class RunFolder:
 
     def promote(self, names: Iterable[str]) -> None:
         """Link ``partial/<name>`` to ``out/<name>`` for each name, in order (summary.json last)."""
-        for name in names:
+        for i, name in enumerate(names):
+            fault_point("promote", i)
             link_or_copy(self.partial / name, self.out / name)
