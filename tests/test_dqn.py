@@ -119,7 +119,8 @@ def test_training_writes_outputs(tiny_run):
     out, summary = tiny_run
     assert summary["env_steps"] == 600 and summary["updates"] == (600 - 100) // 2 + 1
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step300.pt", "step600.pt"]
-    assert not (out / "partial").exists()
+    assert (out / "ckpt" / "checkpoint.pt").exists()  # the final state; outputs are links into partial/
+    assert (out / "checkpoints" / "step600.pt").samefile(out / "partial" / "checkpoints" / "step600.pt")
     m = pd.read_csv(out / "metrics.csv")
     assert {"env_step", "update", "wall_time", "episode_return", "loss", "epsilon"} <= set(m.columns)
     assert m.env_step.is_monotonic_increasing and m.loss.notna().any() and m.episode_return.notna().any()
@@ -141,7 +142,8 @@ def test_training_is_deterministic(tiny_run, tmp_path):
 def test_interrupted_run_resumes(tmp_path):
     cfg = from_dict(DQNConfig, {**TINY, "save_every": 200})
     assert train_dqn("minatar-breakout", 1, tmp_path, cfg, step_budget=400) is None
-    assert (tmp_path / "partial" / "state.pt").exists() and not (tmp_path / "summary.json").exists()
+    assert (tmp_path / "ckpt" / "checkpoint.pt").exists() and not (tmp_path / "summary.json").exists()
+    assert not (tmp_path / "metrics.csv").exists() and not (tmp_path / "checkpoints").exists()
     assert (tmp_path / "partial" / "checkpoints" / "step300.pt").exists()
     rows_before = len(pd.read_csv(tmp_path / "partial" / "metrics.csv"))
     summary = train_dqn("minatar-breakout", 1, tmp_path, cfg)

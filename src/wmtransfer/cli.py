@@ -166,7 +166,7 @@ def _cmd_train_dqn(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = from_dict(DQNConfig, load_json_or_file(args.config))
-    summary = train_dqn(args.game, args.seed, args.out, cfg, progress=True)
+    summary = train_dqn(args.game, args.seed, args.out, cfg, progress=True, device=args.device)
     print(json.dumps(summary))
     return 0
 
@@ -228,9 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--game", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder results/dqn/{game}/seed{seed} (resumed if it "
-                   "holds state.pt)")
+                   "holds ckpt/checkpoint.pt)")
     p.add_argument("--config", help="the study's dqn section (inline JSON or .json/.yaml file)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, or auto (cuda if visible)")
     p.set_defaults(func=_cmd_train_dqn)
 
     p = sub.add_parser("collect-dataset",

@@ -31,13 +31,17 @@ class DQNAgent:
     """
 
     def __init__(self, cfg: DQNConfig, obs_shape: tuple[int, ...], n_actions: int, network: str,
-                 input_scale: float):
+                 input_scale: float, device: str | torch.device = "cpu"):
         self.cfg = cfg
+        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                                   "cpu" if device == "auto" else device)
         self.n_actions = n_actions
         self.arch = {"network": network, "obs_shape": [int(s) for s in obs_shape], "n_actions": n_actions,
                      "mlp_hidden": [int(h) for h in cfg.mlp_hidden], "input_scale": float(input_scale)}
         self.q = build_q_network(network, obs_shape, n_actions, tuple(cfg.mlp_hidden), input_scale)
         self.q_target = build_q_network(network, obs_shape, n_actions, tuple(cfg.mlp_hidden), input_scale)
+        self.q.to(self.device)
+        self.q_target.to(self.device)
         self.sync_target()
         for p in self.q_target.parameters():
             p.requires_grad_(False)
@@ -45,7 +49,8 @@ class DQNAgent:
             self.opt = torch.optim.RMSprop(self.q.parameters(), lr=cfg.lr, alpha=cfg.rmsprop_alpha,
                                            eps=cfg.optim_eps, centered=True)
         else:
-            self.opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, eps=cfg.optim_eps, fused=True)
+            self.opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, eps=cfg.optim_eps,
+                                        fused=self.device.type in ("cpu", "cuda"))
         self.updates = 0
 
     def sync_target(self) -> None:
@@ -56,10 +61,12 @@ class DQNAgent:
         """Epsilon-greedy action for one observation."""
         if rng.random() < epsilon:
             return int(rng.integers(self.n_actions))
-        return int(self.q(torch.from_numpy(obs).unsqueeze(0)).argmax(1).item())
+        return int(self.q(torch.from_numpy(obs).unsqueeze(0).to(self.device)).argmax(1).item())
 
     def update(self, batch: dict[str, torch.Tensor]) -> float:
         """One gradient step on the Huber TD loss; returns the loss."""
+        if self.device.type != "cpu":
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         q = self.q(batch["obs"])
         with torch.no_grad():
             next_q = self.q_target(batch["next_obs"])

@@ -17,7 +17,8 @@ from .networks import build_q_network
 
 
 def save_policy(path: str | Path, q_net: nn.Module, meta: dict) -> None:
-    save_atomic({"q_net": q_net.state_dict(), "meta": dict(meta)}, path)
+    save_atomic({"q_net": {k: v.detach().cpu() for k, v in q_net.state_dict().items()}, "meta": dict(meta)},
+                path)
 
 
 def load_policy_network(path: str | Path, game_spec=None) -> tuple[nn.Module, dict]:

@@ -10,19 +10,18 @@ Per env step t (Mnih et al. 2015, Algorithm 1, with the MinAtar paper's settings
 
 Outputs in ``out`` (``results/dqn/{game}/seed{seed}/``): ``checkpoints/step{N}.pt`` for every N in
 ``checkpoint_steps``, ``metrics.csv`` (tidy; episode rows and loss rows), ``config.json``,
-``summary.json`` (written last). While the run is going these live in ``partial/`` and move into place
-only when it completes, so a declared output never looks complete early (and Snakemake, which deletes
-a job's declared outputs before rerunning it, cannot delete what a resume needs). ``partial/state.pt``
-(network, target, optimiser, replay, RNG, counters) is saved every ``save_every`` steps; rerunning
-the same command resumes from it. A resumed run starts a fresh episode at the resume step (the
-emulator state is not saved), so it is reproducible but not bit-identical to an uninterrupted run.
+``summary.json`` (written last). The run folder is a :class:`~wmtransfer.train.run.RunFolder`: while the
+run is going these live in ``partial/`` and are linked into place only when it completes, so a declared
+output never looks complete early (and Snakemake, which deletes a job's declared outputs before
+rerunning it, cannot delete what a resume needs). ``ckpt/checkpoint.pt`` (network, target, optimiser,
+replay, RNG, counters) is saved every ``save_every`` steps; rerunning the same command resumes from it.
+A resumed run starts a fresh episode at the resume step (the emulator state is not saved), so it is
+reproducible but not bit-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +35,8 @@ from ..dqn.config import DQNConfig
 from ..dqn.frames import FrameStack
 from ..dqn.losses import linear_epsilon
 from ..dqn.replay import TransitionReplay
-from ..io import write_json
 from . import checkpoint as ckpt_io
-from .metrics import MetricsCSV
+from .run import Progress, RunFolder
 
 
 def checkpoint_path(out: str | Path, step: int) -> Path:
@@ -47,61 +45,55 @@ def checkpoint_path(out: str | Path, step: int) -> Path:
 
 
 def train_dqn(game_id: str, seed: int, out: str | Path, cfg: DQNConfig | None = None,
-              progress: bool = False, step_budget: int | None = None) -> dict | None:
+              progress: bool = False, step_budget: int | None = None, device: str = "cpu") -> dict | None:
     """Train a DQN on ``game_id``; returns the summary written to ``summary.json``.
 
     ``step_budget`` limits the env steps of this call (e.g. a wall-time-limited cluster job): when it is
     spent before ``total_steps``, the resumable state is saved and ``None`` returned; call again to go on.
+    ``progress`` is accepted for compatibility: the run always reports progress (a bar on a terminal, a
+    line a minute in a log).
     """
     cfg = cfg or DQNConfig()
     cfg.validate()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     spec = games.spec(game_id)
     network = resolve_network(cfg, spec.suite)
     k = resolve_frame_stack(cfg, spec.suite)
     input_scale = 1.0 if spec.suite == "minatar" else 255.0
     stacked_shape = (spec.obs_shape[0] * k, *spec.obs_shape[1:])
-    write_json(out / "config.json", {"game": game_id, "seed": seed, "network": network, "frame_stack": k,
-                                     "dqn": to_dict(cfg)})
+    run = RunFolder(out, {"game": game_id, "seed": seed, "network": network, "frame_stack": k,
+                          "dqn": to_dict(cfg)}, may_change=("total_steps", "checkpoint_steps"))
+    saved = run.resume()
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    agent = DQNAgent(cfg, stacked_shape, spec.n_actions, network, input_scale)
+    agent = DQNAgent(cfg, stacked_shape, spec.n_actions, network, input_scale, device=device)
     replay = TransitionReplay(cfg.replay_capacity, stacked_shape)
     meta = {"game": game_id, "obs_shape": list(spec.obs_shape), "n_actions": spec.n_actions,
             "network": network, "mlp_hidden": list(cfg.mlp_hidden), "input_scale": input_scale,
             "frame_stack": k, "seed": seed, "config": to_dict(cfg)}
 
-    step, wall_offset, episodes, recent = 0, 0.0, 0, []
-    partial = out / "partial"
-    state_path = partial / "state.pt"
-    saved = ckpt_io.load(state_path)
+    step, episodes, recent = 0, 0, []
     if saved is not None:
         agent.load_state_dict(saved["agent"])
         replay.load_state_dict(saved["replay"])
         ckpt_io.set_rng_state(saved["rng"], {"rng": rng})
-        step, wall_offset = int(saved["env_step"]), float(saved["wall_time"])
-        episodes = int(saved["episodes"])
-        recent = list(saved["recent_returns"])
-        print(f"resuming {game_id} seed {seed} from env step {step}")
-    metrics = MetricsCSV(partial / "metrics.csv", resume_rows=int(saved["metrics_rows"]) if saved else None)
+        step, episodes, recent = int(saved["env_step"]), int(saved["episodes"]), list(saved["recent_returns"])
+        print(f"{game_id} seed {seed}: env step {step}", file=sys.stderr)
+    metrics = run.metrics()
+    bar = Progress(cfg.total_steps, step, "env steps", f"DQN {game_id} seed {seed}")
 
     env = games.make(game_id, seed=seed + step)  # a resumed run starts a new, seeded episode
     stack = FrameStack(k)
     obs = stack.reset(env.reset()[0])
     ep_return, ep_length, loss_sum, loss_n = 0.0, 0, 0.0, 0
-    start = time.perf_counter()
-    wall = lambda: wall_offset + time.perf_counter() - start  # noqa: E731
     checkpoints = set(cfg.checkpoint_steps)
-
     stop_at = cfg.total_steps if step_budget is None else min(cfg.total_steps, step + step_budget)
 
     def save_state() -> None:
-        ckpt_io.save_atomic({"agent": agent.state_dict(), "replay": replay.state_dict(),
-                             "rng": ckpt_io.rng_state({"rng": rng}), "env_step": step, "wall_time": wall(),
-                             "episodes": episodes, "recent_returns": recent, "metrics_rows": metrics.rows},
-                            state_path)
+        run.save({"agent": agent.state_dict(), "replay": replay.state_dict(),
+                  "rng": ckpt_io.rng_state({"rng": rng}), "env_step": step, "episodes": episodes,
+                  "recent_returns": recent})
 
     while step < stop_at:
         eps = linear_epsilon(step, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
@@ -117,9 +109,9 @@ def train_dqn(game_id: str, seed: int, out: str | Path, cfg: DQNConfig | None = 
         if terminated or truncated:
             episodes += 1
             recent = (recent + [ep_return])[-100:]
-            metrics.write(step, agent.updates, wall(), {"episode_return": ep_return,
-                                                         "episode_length": ep_length, "game": game_id,
-                                                         "epsilon": eps})
+            metrics.write(step, agent.updates, run.wall(), {"episode_return": ep_return,
+                                                             "episode_length": ep_length, "game": game_id,
+                                                             "epsilon": eps})
             obs = stack.reset(env.reset()[0])
             ep_return, ep_length = 0.0, 0
         if step >= cfg.learning_starts and step % cfg.train_every == 0 and len(replay) >= cfg.batch_size:
@@ -128,31 +120,23 @@ def train_dqn(game_id: str, seed: int, out: str | Path, cfg: DQNConfig | None = 
         if step % cfg.target_update_every == 0:
             agent.sync_target()
         if step % cfg.log_every == 0 and loss_n:
-            metrics.write(step, agent.updates, wall(), {"loss": loss_sum / loss_n, "epsilon": eps})
+            metrics.write(step, agent.updates, run.wall(), {"loss": loss_sum / loss_n, "epsilon": eps})
             loss_sum, loss_n = 0.0, 0
-        if step in checkpoints:
-            save_policy(checkpoint_path(partial, step), agent.q, {**meta, "env_step": step})
+        if step in checkpoints:  # atomic, in partial/ until the run completes
+            save_policy(checkpoint_path(run.partial, step), agent.q, {**meta, "env_step": step})
         if cfg.save_every and step % cfg.save_every == 0 and step < cfg.total_steps:
             save_state()
-        if progress and step % 10_000 == 0:
-            print(f"step {step}: episodes {episodes}, mean return (last 100) "
-                  f"{np.mean(recent) if recent else float('nan'):.2f}, eps {eps:.3f}", flush=True)
-    metrics.close()
+        bar.update(step, ret=float(np.mean(recent[-10:])) if recent else None)
+    bar.close()
     env.close()
     if step < cfg.total_steps:
         save_state()
-        print(f"stopped at env step {step} of {cfg.total_steps}; rerun to resume")
+        print(f"stopped at env step {step} of {cfg.total_steps}; rerun to resume", file=sys.stderr)
         return None
-
+    save_state()  # the final state: a rerun of a run killed while finishing has nothing left to train
     summary = {"game": game_id, "seed": seed, "env_steps": step, "updates": agent.updates,
-               "wall_time": round(wall(), 3), "episodes": episodes,
-               "final_return": float(np.mean(recent)) if recent else None,
+               "episodes": episodes, "final_return": float(np.mean(recent)) if recent else None,
                "final_return_episodes": len(recent),
                "checkpoints": [str(checkpoint_path(out, s).relative_to(out)) for s in sorted(checkpoints)]}
-    for ck_step in sorted(checkpoints):
-        checkpoint_path(out, ck_step).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(checkpoint_path(partial, ck_step), checkpoint_path(out, ck_step))
-    os.replace(partial / "metrics.csv", out / "metrics.csv")
-    write_json(out / "summary.json", summary)
-    shutil.rmtree(partial)
-    return summary
+    run.promote(str(checkpoint_path(".", s)) for s in sorted(checkpoints))
+    return run.finish(summary)
