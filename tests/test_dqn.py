@@ -222,6 +222,24 @@ def test_atari_agents_checkpoint_loader(tmp_path, c51):
     assert policy.act(np.random.default_rng(0)) == expected
 
 
+@pytest.mark.parametrize("game,expected", [
+    ("atari-breakout", [0, 1, 3, 4]),  # NOOP FIRE RIGHT LEFT
+    ("atari-pong", [0, 1, 3, 4, 11, 12]),  # ... RIGHTFIRE LEFTFIRE
+    ("atari-seaquest", None),  # the full set: identity
+])
+def test_atari_agents_heads_of_4_6_and_18_actions_map_to_the_full_set(tmp_path, game, expected):
+    """Real ale-py minimal action sets (ale-py 0.12 returns Action enums, which int() refuses)."""
+    n = 18 if expected is None else len(expected)
+    path = tmp_path / "model_10000000.gz"
+    _write_atari_agents_checkpoint(path, n, c51=False, seed=0)
+    policy = load_atari_agents_policy(path, game_id=game)
+    assert policy.action_map == expected
+    frames = np.random.default_rng(1).integers(0, 256, (4, 1, 64, 64), dtype=np.uint8)
+    policy.reset(frames[0])
+    action = policy.act(np.random.default_rng(0))
+    assert 0 <= action < 18 and (expected is None or action in expected)
+
+
 def test_atari_agents_loader_names_a_bad_file(tmp_path):
     bad = tmp_path / "model_1.gz"
     bad.write_bytes(b"not a checkpoint")

@@ -146,3 +146,26 @@ def test_vectorised_envs_and_multi_game(tmp_path):
     m = pd.read_csv(tmp_path / "metrics.csv")
     assert set(m["game"].dropna()) == {"minatar-breakout", "minatar-seaquest"}
     assert (m["env_step"] % 3 == 0).all()  # three games step in lockstep
+
+
+class _RunsCode:
+    """Unpickling this would call print: what a malicious checkpoint does."""
+
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_checkpoint_that_runs_code_is_refused_naming_file_and_object(tmp_path):
+    import subprocess
+    import sys
+
+    evil = tmp_path / "world_model.pt"
+    torch.save({"format": "wmtransfer.dreamer/1", "model": {}, "payload": _RunsCode()}, evil)
+    proc = subprocess.run([sys.executable, "-m", "wmtransfer.cli", "train-agent", "--game",
+                           "minatar-breakout", "--condition", "finetune", "--init", str(evil),
+                           "--out", str(tmp_path / "run"), "--config", '{"env_steps": 10}'],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"{evil}: refused" in proc.stderr and "the object 'print'" in proc.stderr, proc.stderr
+    assert "weights_only" not in proc.stderr and "this ran" not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr

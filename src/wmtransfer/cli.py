@@ -13,6 +13,7 @@ import json
 import sys
 
 from .config import ConfigError, load_json_or_file
+from .io import UnsafeCheckpoint
 
 
 def _cmd_games(args: argparse.Namespace) -> int:
@@ -331,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as e:
         print(f"wmtransfer {args.command}: configuration error: {e}", file=sys.stderr)
+        return 2
+    except UnsafeCheckpoint as e:
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
         return 2
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,3 +31,26 @@ def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON, atomically."""
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
     return atomic_write(path, lambda p: p.write_text(text))
+
+
+class UnsafeCheckpoint(ValueError):
+    """A checkpoint holds more than plain data (it would run code when unpickled): refused."""
+
+
+def safe_load(path: str | Path | Any, map_location: Any = "cpu", name: str | None = None) -> Any:
+    """``torch.load(path, weights_only=True)``, but a file that needs more than plain data (tensors,
+    numbers, strings, lists, dicts) is refused with :class:`UnsafeCheckpoint` naming the file and the
+    offending object, never with advice to load it unsafely. ``path`` may be a file object (``name``
+    then names it in messages)."""
+    import torch
+
+    label = name or str(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL ([^ ]+)", str(e))
+        what = f"the object {found.group(1)!r}" if found else "an object that is not plain data"
+        raise UnsafeCheckpoint(
+            f"{label}: refused: it holds {what}, which loading would have to execute; wmtransfer checkpoints "
+            "hold only tensors, numbers, strings, lists and dicts. Do not load this file unless you know "
+            "where it came from and what it runs.") from None

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io import safe_load
 from .networks import NatureQNet
 from .policies import GreedyQPolicy
 
@@ -34,7 +35,7 @@ def read_atari_agents_state(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     try:
         with gzip.open(path, "rb") as f:
-            ckpt = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
+            ckpt = safe_load(io.BytesIO(f.read()), name=str(path))
     except (OSError, EOFError, RuntimeError) as e:
         raise ValueError(f"{path}: not a readable gzipped torch checkpoint ({e})") from e
     if not isinstance(ckpt, dict) or "estimator_state" not in ckpt:
@@ -71,7 +72,8 @@ def minimal_action_set(ale_name: str) -> list[int]:
     ale = ale_py.ALEInterface()
     ale.setLoggerMode(ale_py.LoggerMode.Error)
     ale.loadROM(ale_py.roms.get_rom_path(ale_name))
-    return [int(a) for a in ale.getMinimalActionSet()]
+    # ale-py >= 0.9 returns ale_py.Action enum members (int() of one is a TypeError); older, plain ints
+    return [int(getattr(a, "value", a)) for a in ale.getMinimalActionSet()]
 
 
 def _resize_to_84(frame: np.ndarray) -> np.ndarray:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
+from ..io import safe_load
 from ..train.checkpoint import save_atomic
 from .networks import build_q_network
 
@@ -26,7 +26,7 @@ def load_policy_network(path: str | Path, game_spec=None) -> tuple[nn.Module, di
 
     Raises ValueError naming the mismatch (observation shape or action count).
     """
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = safe_load(path)
     meta = ckpt["meta"]
     frame_shape = tuple(meta["obs_shape"])
     if game_spec is not None:

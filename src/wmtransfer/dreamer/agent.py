@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from wmtransfer.config import from_dict, to_dict
+from wmtransfer.io import safe_load
 
 from .behavior import ActorCritic
 from .config import DreamerConfig
@@ -60,7 +61,7 @@ def make_adam(params: list[nn.Parameter], lr: float, cfg: DreamerConfig) -> torc
 def _state_dict_of(src: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(model state dict, metadata) of a checkpoint dict, a path to one, or a bare state dict."""
     if isinstance(src, (str, os.PathLike)):
-        src = torch.load(src, map_location="cpu", weights_only=True)
+        src = safe_load(src)
     if isinstance(src, nn.Module):
         return src.state_dict(), {}
     if isinstance(src, Mapping) and "model" in src and isinstance(src["model"], Mapping):
@@ -329,7 +330,7 @@ class Dreamer(nn.Module):
         n_actions: int | None = None, device: str | torch.device = "cpu", restore_rng: bool = False,
     ) -> Dreamer:
         """Rebuild an agent from :meth:`save`'s file; ``obs_shape`` / ``n_actions``, if given, must match."""
-        ckpt = torch.load(path, map_location=device, weights_only=True)
+        ckpt = safe_load(path, map_location=device)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointMismatch(f"{path}: format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
         if n_actions is not None and int(ckpt["n_actions"]) != int(n_actions):

@@ -44,6 +44,7 @@ from .. import games
 from ..config import to_dict
 from ..data.replay import Replay
 from ..dreamer.probe import warn_if_collapsed
+from ..io import safe_load
 from . import checkpoint as ckpt_io
 from .config import AgentConfig
 from .run import Every, Progress, RunFolder
@@ -134,7 +135,7 @@ def build_agent(dreamer_cfg, spec: games.GameSpec, condition: str, init: str | P
         if init is None:
             raise ValueError(f"condition {condition!r} needs --init (a pre-trained world_model.pt or "
                              "agent.pt)")
-        payload = torch.load(init, map_location="cpu", weights_only=True)
+        payload = safe_load(init)
         if condition == "finetune_agent":
             agent.load_agent_from(payload)
         else:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io import safe_load
+
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save(obj, path)`` through a temporary file and ``os.replace`` (atomic on POSIX)."""
@@ -40,7 +42,7 @@ def load(path: str | Path) -> dict[str, Any] | None:
     path = Path(path)
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return safe_load(path)
 
 
 def rng_state(generators: dict[str, np.random.Generator] | None = None) -> dict[str, Any]:
