@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 
+from wmtransfer import conditions
 from wmtransfer.study import agent_runs, all_games, check_study, envset_games, target_envsets
 
 check_study(config)
@@ -40,11 +41,7 @@ def multitask_config():
 def agent_init(wildcards):
     """The pre-trained model a run starts from: none (scratch), world_model.pt or agent.pt."""
     run = RUNS[(wildcards.game, wildcards.label)]
-    if run["condition"] == "scratch":
-        return []
-    stage = "pretrain_agent" if run["condition"] == "finetune_agent" else "pretrain"
-    name = "agent.pt" if run["condition"] == "finetune_agent" else "world_model.pt"
-    return f"results/{stage}/{run['envset']}/seed{wildcards.seed}/{name}"
+    return conditions.init_path(run["condition"], run["envset"], wildcards.seed) or []
 
 
 def run_dreamer_config(game, label):

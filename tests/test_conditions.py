@@ -128,3 +128,24 @@ def test_condition_survives_checkpoint_and_slow_target_copies_critic(replay):
     assert all(torch.equal(a, b) for a, b in zip(held, agent.target_critic.parameters(), strict=True))
     agent.train_step(replay.sample(4, 8))  # update 2: copy
     assert same(agent.critic, agent.target_critic)
+
+
+def test_one_table_of_conditions_is_what_schema_cli_and_rules_read():
+    from pathlib import Path
+
+    import yaml
+
+    from wmtransfer import conditions
+    from wmtransfer.cli import build_parser
+    from wmtransfer.train.config import CONDITIONS as loop_conditions
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text())
+    assert tuple(schema["$defs"]["condition"]["enum"]) == conditions.NAMES == CONDITIONS == loop_conditions
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    choices = next(a for a in sub.choices["train-agent"]._actions if a.dest == "condition").choices
+    assert tuple(choices) == conditions.NAMES
+    assert conditions.init_path("scratch", "s", 0) is None
+    assert conditions.init_path("frozen_rssm", "s", 1) == "results/pretrain/s/seed1/world_model.pt"
+    assert conditions.init_path("finetune_agent", "s", 1) == "results/pretrain_agent/s/seed1/agent.pt"
+    with pytest.raises(ValueError, match="unknown condition 'distill'; valid: scratch, finetune"):
+        conditions.get("distill")

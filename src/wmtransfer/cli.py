@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from . import conditions
 from .config import ConfigError, load_json_or_file
 from .io import UnsafeCheckpoint
 
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-agent", help="train a DreamerV2 agent online on one game under a condition")
     p.add_argument("--game", required=True)
     p.add_argument("--condition", help="overrides the config's condition",
-                   choices=["scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent"])
+                   choices=list(conditions.NAMES))
     p.add_argument("--init", help="world_model.pt (finetune, frozen_rssm, frozen_wm) or agent.pt "
                    "(finetune_agent)")
     dreamer_args(p, "the study's agent section")

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import games
-
-PRETRAINED_CONDITIONS = ("finetune", "frozen_rssm", "frozen_wm", "finetune_agent")
+from .conditions import PRETRAINED as PRETRAINED_CONDITIONS
 
 
 class StudyError(ValueError):

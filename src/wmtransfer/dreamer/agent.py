@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from wmtransfer import conditions
 from wmtransfer.config import from_dict, to_dict
 from wmtransfer.io import safe_load
 
@@ -37,7 +38,7 @@ from .probe import latent_probe
 from .rssm import Latent
 from .world_model import WorldModel, as_tensor
 
-CONDITIONS = ("scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent")
+CONDITIONS = conditions.NAMES
 CHECKPOINT_FORMAT = "wmtransfer.dreamer/1"
 
 
@@ -111,10 +112,9 @@ class Dreamer(nn.Module):
 
     def set_condition(self, name: str) -> None:
         """Select which parameters train (see module docstring); rebuilds the three optimisers."""
-        if name not in CONDITIONS:
-            raise ValueError(f"unknown condition {name!r}; valid: {', '.join(CONDITIONS)}")
-        self.world_model.requires_grad_(name != "frozen_wm")
-        if name == "frozen_rssm":
+        frozen = conditions.get(name).frozen
+        self.world_model.requires_grad_("world_model" not in frozen)
+        if "rssm" in frozen:
             self.world_model.rssm.requires_grad_(False)
         self.actor.requires_grad_(True)
         self.critic.requires_grad_(True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..conditions import NAMES as CONDITIONS
 from ..data.replay import PAST_END
 
-Condition = Literal["scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent"]
-CONDITIONS: tuple[str, ...] = ("scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent")
+Condition = Literal["scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent"]  # = CONDITIONS
 
 
 @dataclass
