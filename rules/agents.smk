@@ -22,6 +22,8 @@ rule train_agent:
     threads: 2
     resources:
         gpu=1,
+        runtime=agent_resource("runtime"),
+        mem_mb=agent_resource("mem_mb"),
     conda:
         "../envs/wmtransfer.yaml"
     shell:

@@ -33,6 +33,46 @@ def cli_config(section):
     return shlex.quote(json.dumps(section, sort_keys=True))
 
 
+def _dreamer(section):
+    from wmtransfer.dreamer.config import DreamerConfig
+
+    return DreamerConfig.from_section(copy.deepcopy(section))
+
+
+def agent_resource(key):
+    """SLURM ``runtime`` / ``mem_mb`` of a train_agent job from the study's budgets (wmtransfer.resources)."""
+    from wmtransfer import resources
+
+    return lambda w: resources.agent_job(config, [w.game], config["agent"],
+                                         _dreamer(run_dreamer_config(w.game, w.label)))[key]
+
+
+def pretrain_agent_resource(key):
+    from wmtransfer import resources
+
+    return lambda w: resources.agent_job(config, ENVSETS[w.envset], multitask_config(),
+                                         _dreamer(config["dreamer"]))[key]
+
+
+def pretrain_resource(key):
+    from wmtransfer import resources
+
+    def get(w):
+        ds = config["dataset"]
+        per_game = config["pretrain"].get("steps_per_game") or ds["random_steps"] + ds["policy_steps"]
+        steps = per_game * len(ENVSETS[w.envset])
+        return resources.pretrain_job(config, ENVSETS[w.envset], config["pretrain"],
+                                      _dreamer(config["dreamer"]), steps)[key]
+
+    return get
+
+
+def dqn_resource(key):
+    from wmtransfer import resources
+
+    return lambda w: resources.dqn_job(config, w.game, config["dqn"])[key]
+
+
 def multitask_config():
     """The agent section with the study's `multitask` changes: the online multi-task pre-training."""
     return {**config["agent"], **config["multitask"]}

@@ -17,6 +17,9 @@ rule train_dqn:
         out=subpath(output.summary, parent=True),
         config=cli_config(config["dqn"]),
     threads: 1
+    resources:
+        runtime=dqn_resource("runtime"),
+        mem_mb=dqn_resource("mem_mb"),
     conda:
         "../envs/wmtransfer.yaml"
     shell:

@@ -22,6 +22,8 @@ rule pretrain_world_model:
     threads: 2
     resources:
         gpu=1,
+        runtime=pretrain_resource("runtime"),
+        mem_mb=pretrain_resource("mem_mb"),
     conda:
         "../envs/wmtransfer.yaml"
     shell:
@@ -47,6 +49,8 @@ rule pretrain_agent:
     threads: 2
     resources:
         gpu=1,
+        runtime=pretrain_agent_resource("runtime"),
+        mem_mb=pretrain_agent_resource("mem_mb"),
     conda:
         "../envs/wmtransfer.yaml"
     shell:

@@ -146,3 +146,20 @@ def test_hyperparameter_sections_are_checked_before_any_job(edit, message):
     edit(config)
     with pytest.raises(StudyError, match=message):
         check_study(validated(config))
+
+
+def test_slurm_resources_follow_the_study_budgets():
+    from wmtransfer import resources
+    from wmtransfer.dreamer.config import DreamerConfig
+
+    atari = DreamerConfig.preset("atari")
+    big = resources.agent_job({}, ["atari-pong"], {"env_steps": 5_000_000, "replay_capacity": 2_000_000},
+                              atari)
+    assert 11_000 < big["mem_mb"] < 12_500  # 2M x 64 x 64 bytes = 8.2 GB of replay + 3 GB
+    minatar = DreamerConfig.preset("minatar")
+    small = resources.agent_job({}, ["minatar-breakout"], {"env_steps": 100_000}, minatar)
+    assert small["mem_mb"] < 4500 and small["runtime"] == 30  # the floor
+    assert 60 * 80 < big["runtime"] < 60 * 90  # (312k updates at ~0.3 s + acting 2.8 h) x 3
+    slow = resources.agent_job({"slurm": {"time_factor": 20}}, ["minatar-breakout"], {"env_steps": 100_000},
+                               DreamerConfig.preset("minatar"))
+    assert slow["runtime"] > small["runtime"]
