@@ -65,15 +65,16 @@ def train(args: argparse.Namespace) -> None:
                  "eval_time_limit": 2500, "log_every": 1000, "checkpoint_every": 500}
     if args.train_every:
         agent_cfg["train_every"] = args.train_every
+    algos = set(args.algos)
     queue: list[tuple[list[str], Path]] = []
     for game in args.games:
         for seed in args.seeds:
             out = args.runs / game / "dreamer" / f"seed{seed}"
-            if not (out / "summary.json").exists():
+            if "dreamer" in algos and not (out / "summary.json").exists():
                 queue.append((exe + ["train-agent", "--game", game, "--seed", str(seed), "--out", str(out),
                                      "--threads", str(args.threads), "--config", json.dumps(agent_cfg)],
                               out.with_suffix(".log")))
-            if not args.no_dqn:
+            if "dqn" in algos:
                 out = args.runs / game / "dqn" / f"seed{seed}"
                 dqn_cfg = {**DQN_CONFIG, "total_steps": args.env_steps, "checkpoint_steps": [args.env_steps]}
                 if not (out / "metrics.csv").exists() or not (out / "checkpoints").exists():
@@ -81,7 +82,7 @@ def train(args: argparse.Namespace) -> None:
                                          "--threads", str(args.threads), "--config", json.dumps(dqn_cfg)],
                                   out.with_suffix(".log")))
         csv = args.runs / game / "random.csv"
-        if not csv.exists():
+        if "random" in algos and not csv.exists():
             queue.append((exe + ["evaluate-random-policy", "--game", game, "--episodes", "100",
                                  "--out", str(csv)], csv.with_suffix(".log")))
     running: list[subprocess.Popen] = []
@@ -113,7 +114,7 @@ def report(args: argparse.Namespace) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    games = sorted({p.parent.parent.name for p in args.runs.glob("*/dreamer/seed*/metrics.csv")})
+    games = sorted({p.parent.parent.name for p in args.runs.glob("*/dreamer/seed*")})
     if not games:
         raise SystemExit(f"no runs under {args.runs}")
     fig, axes = plt.subplots(1, len(games), figsize=(5.2 * len(games), 3.8), squeeze=False)
@@ -122,8 +123,9 @@ def report(args: argparse.Namespace) -> dict:
         short = game.split("-", 1)[1]
         row: dict = {"dreamer": {}, "dqn": {}, "references": {}}
         for algo, colour in (("dreamer", "C0"), ("dqn", "C1")):
-            runs = sorted((args.runs / game / algo).glob("seed*/metrics.csv"))
-            for i, path in enumerate(runs):
+            runs = [d / "metrics.csv" if (d / "metrics.csv").exists() else d / "partial" / "metrics.csv"
+                    for d in sorted((args.runs / game / algo).glob("seed*"))]
+            for i, path in enumerate(p for p in runs if p.exists()):
                 df = pd.read_csv(path)
                 end = int(df.env_step.max())
                 curve = binned(df, "episode_return", 5000, end)
@@ -181,11 +183,12 @@ def main() -> None:
     p.add_argument("--games", nargs="+", default=["minatar-breakout", "minatar-space_invaders"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--env-steps", type=int, default=100_000)
-    p.add_argument("--train-every", type=int, default=None, help="env steps per update (default: preset)")
+    p.add_argument("--train-every", type=int, default=12, help="env steps per update (0: the preset's)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--runs", type=Path, default=ROOT / "learning_runs")
-    p.add_argument("--no-dqn", action="store_true")
+    p.add_argument("--algos", nargs="+", default=["dreamer", "dqn", "random"],
+                   choices=["dreamer", "dqn", "random"], help="which runs to train (missing or unfinished)")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
     if not args.report_only:
