@@ -27,13 +27,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from ..io import atomic_write
 
 #: Required keys and their dtypes (strings are checked as unicode).
 KEYS = {
@@ -97,15 +97,7 @@ def write_episode(path: str | Path, ep: dict[str, np.ndarray]) -> str:
     ep = {k: np.asarray(ep[k]) if k in ep else None for k in KEYS}
     validate_episode({k: v for k, v in ep.items() if v is not None}, str(path))
     data = _npz_bytes(ep)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda p: p.write_bytes(data))
     return hashlib.sha256(data).hexdigest()
 
 
@@ -147,7 +139,6 @@ def manifest_row(file: str, ep: dict[str, np.ndarray], sha256: str) -> dict[str,
 
 def write_manifest(path: str | Path, rows: Iterable[dict[str, object]]) -> None:
     """Write ``manifest.csv`` (columns :data:`MANIFEST_COLUMNS`; ``length`` counts transitions)."""
-    from ..io import atomic_write
 
     rows = list(rows)
 

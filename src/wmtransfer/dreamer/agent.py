@@ -19,9 +19,7 @@ no optimiser state touches them); the model has no running statistics, so they s
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +28,7 @@ from torch import nn
 
 from wmtransfer import conditions
 from wmtransfer.config import from_dict, to_dict
-from wmtransfer.io import safe_load
+from wmtransfer.io import atomic_write, safe_load
 
 from .behavior import ActorCritic
 from .config import DreamerConfig
@@ -312,17 +310,7 @@ class Dreamer(nn.Module):
         """Atomic save (temp file in the same folder, then rename); ``meta`` (plain data) is stored too."""
         ckpt = self.checkpoint()
         ckpt["meta"] = meta
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(ckpt, f)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda p: torch.save(ckpt, p), fsync=True)
 
     @classmethod
     def load(

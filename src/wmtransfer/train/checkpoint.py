@@ -9,32 +9,19 @@ checkpoint intact.
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..io import safe_load
+from ..io import atomic_write, safe_load
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save(obj, path)`` through a temporary file and ``os.replace`` (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda p: torch.save(obj, p), fsync=True)
 
 
 def load(path: str | Path) -> dict[str, Any] | None:
