@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 from dreamer_tiny import SMALL_DREAMER as SMALL
-from test_dreamer_model import random_episodes
+from test_dreamer_model import random_replay
 
-from wmtransfer.data.replay import Replay
 from wmtransfer.dreamer import Dreamer, DreamerConfig
 from wmtransfer.dreamer import probe as P
 from wmtransfer.dreamer.world_model import OFFSET_P_MIN
@@ -19,10 +18,7 @@ from wmtransfer.dreamer.world_model import OFFSET_P_MIN
 
 @pytest.fixture(scope="module")
 def breakout_only():
-    replay = Replay(seed=0)
-    for ep in random_episodes("minatar-breakout", 4000):
-        replay.add_episode(ep, n_actions=6)
-    return replay
+    return random_replay("minatar-breakout", 4000)
 
 
 def test_offset_is_the_log_odds_of_the_first_batch_and_travels_with_the_checkpoint(breakout_only, tmp_path):
@@ -53,10 +49,7 @@ def test_offset_is_the_log_odds_of_the_first_batch_and_travels_with_the_checkpoi
     other.load_world_model_from(tmp_path / "wm.pt")
     other.set_condition("finetune")
     assert torch.equal(other.world_model.decoder.out_offset, fitted)
-    seaquest = Replay(seed=1)
-    for ep in random_episodes("minatar-seaquest", 300):
-        seaquest.add_episode(ep, n_actions=6)
-    other.train_world_model(seaquest.sample(4, 8))
+    other.train_world_model(random_replay("minatar-seaquest", 300, seed=1).sample(4, 8))
     assert torch.equal(other.world_model.decoder.out_offset, fitted)
 
 

@@ -40,12 +40,17 @@ def random_episodes(game: str, steps: int, seed: int = 0) -> list[dict]:
     return episodes
 
 
-@pytest.fixture(scope="module")
-def breakout_replay():
-    replay = Replay(seed=0)
-    for ep in random_episodes("minatar-breakout", 1500):
+def random_replay(game: str, steps: int, seed: int = 0) -> Replay:
+    """A replay of :func:`random_episodes` (6 actions)."""
+    replay = Replay(seed=seed)
+    for ep in random_episodes(game, steps):
         replay.add_episode(ep, n_actions=6)
     return replay
+
+
+@pytest.fixture(scope="module")
+def breakout_replay():
+    return random_replay("minatar-breakout", 1500)
 
 
 def test_minatar_encoder_decoder_shapes():
