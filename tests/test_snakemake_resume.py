@@ -103,6 +103,8 @@ def test_pretraining_killed_anywhere_ends_with_the_uninterrupted_curve(workdir):
         kept, log = killed_then_rerun(workdir, PRETRAIN_RUN, "world_model.pt", kill_at)
         assert ("resuming from" in log) == (kept is not None), (kill_at, log[-2000:])
         after = rows(workdir / PRETRAIN_RUN / "metrics.csv")
+        print(f"pre-training killed at {kill_at}: checkpoint kept {kept} rows; after the rerun {len(after)} "
+              f"rows, uninterrupted {len(reference)}")
         pd.testing.assert_frame_equal(after, reference, check_exact=False, rtol=1e-5, obj=kill_at)
 
 
@@ -126,6 +128,8 @@ def test_agent_killed_anywhere_ends_with_a_complete_curve(workdir):
         # deterministic up to the checkpoint it resumed from: those rows equal the uninterrupted run's
         # (after it the games restart, so episodes differ); killed after training, the whole curve does
         same = len(reference) if kill_at in ("finish", "promote:2") else (kept or len(reference))
+        print(f"agent killed at {kill_at}: checkpoint kept {kept} rows; after the rerun {len(m)} rows, "
+              f"uninterrupted {len(reference)}; first {same} identical")
         pd.testing.assert_frame_equal(m.iloc[:same], reference.iloc[:same], check_exact=False, rtol=1e-5,
                                       obj=kill_at)
         assert kept is None or kept > 0, kill_at
