@@ -234,3 +234,33 @@ def test_loss_panels_spanning_orders_of_magnitude_use_a_log_axis():
     scales = {ax.get_title(): ax.get_yscale() for ax in fig.axes if ax.get_visible()}
     assert scales == {"total world-model loss": "log", "reward loss (-log p)": "linear"}
     assert "unsmoothed" in caption and "One seed only" in caption
+
+
+def test_table_prints_no_ratio_from_runs_that_did_not_learn(tmp_path):
+    """Seed noise only (flat returns, as in 1,800 env steps where no agent learns): the markdown says
+    'inconclusive' for threshold, steps and speed-up, and never prints a ratio such as inf."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for cond in ("scratch", "finetune"):
+        for seed in (0, 1, 2, 3):
+            for step in range(0, 1801, 60):
+                rows.append({"study": "s", "target": TARGET, "condition": cond, "seed": seed, "game": TARGET,
+                             "env_step": step, "update": max(0, step - 1000) // 16, "wall_time": 0.0,
+                             "metric": "episode_return", "value": float(rng.integers(0, 3))})
+    table = pd.DataFrame(rows)
+    cfg = StatsConfig(grid_points=30, n_boot=300, smooth_window=1)
+    results = tables.study_table(table, cfg)
+    md = tables.to_markdown(results, cfg)
+    assert "inf" not in md.replace("inconclusive", "")
+    assert "x (" not in md  # no "6.19x (...)" ratio cell
+    assert "threshold inconclusive: scratch's rise" in md
+    assert "| finetune | 4 |" in md and "inconclusive" in md.split("| finetune | 4 |")[1].splitlines()[0]
+    assert set(results["speedup_verdict"]) == {"reference", "inconclusive"}
+
+
+def test_table_prints_the_speedup_when_it_is_clear(study):
+    _, _, table = study
+    cfg = StatsConfig(grid_points=121, n_boot=500)
+    md = tables.to_markdown(tables.study_table(table, cfg), cfg)
+    row = next(line for line in md.splitlines() if line.startswith("| finetune |"))
+    assert "x (holds)" in row and "| (reference) |" in md
