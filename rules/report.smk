@@ -34,13 +34,16 @@ rule plot_report:
         "logs/report/{study}/plot_report.log",
     params:
         costs=pretrain_cost_specs,
+        frames=frames_per_step_specs,
+        dqn=dqn_steps_specs,
         config=cli_config(config["report"]),
     threads: 1
     conda:
         "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer plot-report --table {input.table} --pretrain-summaries {params.costs}"
-        " --baselines {input.baselines} --config {params.config} --out {output} > {log} 2>&1"
+        " --baselines {input.baselines} --frames-per-step {params.frames} --dqn-steps {params.dqn}"
+        " --config {params.config} --out {output} > {log} 2>&1"
 
 
 rule make_tables:
@@ -60,6 +63,32 @@ rule make_tables:
     shell:
         "wmtransfer make-tables --table {input.table} --config {params.config} --out {params.out}"
         " > {log} 2>&1"
+
+
+rule summarise_findings:
+    """The findings page: each seed claim the study can test, holds / does not hold / inconclusive."""
+    input:
+        table="results/report/{study}/curves.parquet",
+        figures="results/report/{study}/figures",
+        summaries=pretrain_summaries,
+        extras=report_extras,
+    output:
+        md=report("results/report/{study}/summary.md", caption="captions/summary.rst", category="Findings"),
+        json="results/report/{study}/summary.json",
+    log:
+        "logs/report/{study}/summarise_findings.log",
+    params:
+        out=subpath(output.md, parent=True),
+        costs=pretrain_cost_specs,
+        design=cli_config({"envsets": config["envsets"], "targets": config["targets"]}),
+        config=cli_config(config["report"]),
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer summarise-findings --study {wildcards.study} --table {input.table}"
+        " --figures {input.figures} --design {params.design} --pretrain-summaries {params.costs}"
+        " --extras {input.extras} --config {params.config} --out {params.out} > {log} 2>&1"
 
 
 rule analyse_latents:
@@ -112,6 +141,61 @@ rule dream_rollouts:
         "wmtransfer dream-rollouts --model {input.model} --seen {params.seen} --unseen {params.unseen}"
         " --context {params.context} --horizon {params.horizon} --seed {wildcards.seed} --out {output}"
         " > {log} 2>&1"
+
+
+rule dream_rollouts_agent:
+    """Dreamed rollouts of an online multi-task agent's world model (seed 003: the Mario study's agents)."""
+    input:
+        model="results/pretrain_agent/{envset}/seed{seed}/agent.pt",
+    output:
+        report(
+            directory("results/report/{study}/rollouts_agent/{envset}/seed{seed}"),
+            patterns=["{name}.png"],
+            caption="captions/rollouts.rst",
+            category="Dreamed rollouts",
+        ),
+    log:
+        "logs/report/{study}/rollouts_agent/{envset}/seed{seed}.log",
+    params:
+        seen=lambda w: " ".join(ENVSETS[w.envset]),
+        unseen=lambda w: " ".join(unseen_targets(w.envset)),
+        context=config["rollouts"]["context"],
+        horizon=config["rollouts"]["horizon"],
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer dream-rollouts --model {input.model} --seen {params.seen} --unseen {params.unseen}"
+        " --context {params.context} --horizon {params.horizon} --seed {wildcards.seed} --out {output}"
+        " > {log} 2>&1"
+
+
+rule compare_reconstructions:
+    """Seed 003 fig. 8: the same frames of each unseen game reconstructed by a model trained on one game
+    and by the models pre-trained on the study's sets."""
+    input:
+        unpack(reconstruction_models),
+    output:
+        report(
+            directory("results/report/{study}/reconstructions"),
+            patterns=["{name}.png"],
+            caption="captions/reconstructions.rst",
+            category="Dreamed rollouts",
+        ),
+    log:
+        "logs/report/{study}/reconstructions.log",
+    params:
+        models=lambda w, input: " ".join(shlex.quote(f"{reconstruction_label(k)}={v}")
+                                         for k, v in input.items()),
+        games=" ".join(study_unseen_games()),
+        frames=config["rollouts"]["reconstruction_frames"],
+        seed=SEEDS[0],
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer compare-reconstructions --models {params.models} --games {params.games}"
+        " --frames {params.frames} --seed {params.seed} --out {output} > {log} 2>&1"
 
 
 rule report_only:

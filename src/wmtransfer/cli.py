@@ -136,13 +136,27 @@ def _cmd_aggregate_curves(args: argparse.Namespace) -> int:
 
 def _cmd_plot_report(args: argparse.Namespace) -> int:
     from .analysis.baselines import read_baselines
-    from .analysis.curves import read_table
+    from .analysis.curves import MetricsError, read_table
     from .analysis.report import build_figures, pretrain_costs
+
+    def pairs(specs: list[str], flag: str) -> dict[str, float]:
+        out = {}
+        for spec in specs:
+            key, sep, value = spec.partition("=")
+            try:
+                out[key] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep:
+                raise MetricsError(f"{flag}: expected NAME=NUMBER, got {spec!r}")
+        return out
 
     def body() -> None:
         table = read_table(args.table)
-        costs = pretrain_costs(args.pretrain_summaries, table, cfg.amortise_pretraining)
-        build_figures(table, args.out, cfg, costs, read_baselines(args.baselines))
+        dqn = pairs(args.dqn_steps, "--dqn-steps") if cfg.count_dqn_steps else None
+        costs = pretrain_costs(args.pretrain_summaries, table, cfg.amortise_pretraining, dqn)
+        build_figures(table, args.out, cfg, costs, read_baselines(args.baselines),
+                      pairs(args.frames_per_step, "--frames-per-step"))
 
     cfg = _report_config(args)
     return _report_run(args, body)
@@ -154,6 +168,32 @@ def _cmd_make_tables(args: argparse.Namespace) -> int:
 
     cfg = _report_config(args)
     return _report_run(args, lambda: build_tables(read_table(args.table), args.out, cfg))
+
+
+def _cmd_summarise_findings(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .analysis.curves import read_table
+    from .analysis.findings import Design, extras_from, study_findings, write_summary
+    from .analysis.report import pretrain_costs
+
+    cfg = _report_config(args)
+
+    def body() -> None:
+        table = read_table(args.table)
+        costs = pretrain_costs(args.pretrain_summaries, table)
+        design = Design.from_config(load_json_or_file(args.design)) if args.design else None
+        figures = None
+        if args.figures:
+            figures = {p.stem for p in Path(args.figures).glob("*.png")}
+        findings = study_findings(table, design, cfg, costs, figures)
+        extras = extras_from(args.extras, Path(args.out))
+        for path in write_summary(args.study, findings, args.out, cfg, extras):
+            print(f"wrote {path}")
+        for f in findings:
+            print(f.headline())
+
+    return _report_run(args, body)
 
 
 def _cmd_train_dqn(args: argparse.Namespace) -> int:
@@ -200,6 +240,25 @@ def _cmd_dream_rollouts(args: argparse.Namespace) -> int:
         run_rollouts(args.model, args.seen, args.unseen, args.out, context=args.context, horizon=args.horizon,
                      seed=args.seed, threads=args.threads)
     except ValueError as e:  # a bad context, an unknown game (UnknownGameError), a shape mismatch
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_compare_reconstructions(args: argparse.Namespace) -> int:
+    from .analysis.rollouts import run_reconstructions
+
+    models = {}
+    for spec in args.models:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            print(f"wmtransfer {args.command}: --models takes LABEL=PATH, got {spec!r}", file=sys.stderr)
+            return 2
+        models[name] = path
+    try:
+        run_reconstructions(models, args.games, args.out, frames=args.frames, seed=args.seed,
+                            threads=args.threads)
+    except (ValueError, FileNotFoundError) as e:
         print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
         return 2
     return 0
@@ -290,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "as path, LABEL=path or TARGET/LABEL=path (unkeyed: offline ones for finetune/frozen_*, "
                    "online for finetune_agent, matched on the label's -<envset>)")
     p.add_argument("--baselines", nargs="*", default=[], help="DQN metrics.csv and random-policy CSV files")
+    p.add_argument("--frames-per-step", nargs="*", default=[], help="LABEL=REPEAT per run label with action "
+                   "repeat: its returns are also drawn against frames")
+    p.add_argument("--dqn-steps", nargs="*", default=[], help="ENVSET=STEPS: env steps of the DQN runs "
+                   "behind a set's datasets, added to its pre-training cost when count_dqn_steps is on")
     p.add_argument("--config", help=report_config_help)
     p.add_argument("--out", required=True, help="report folder, e.g. results/report/{study}")
     p.set_defaults(func=_cmd_plot_report)
@@ -299,6 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help=report_config_help)
     p.add_argument("--out", required=True, help="report folder; writes table.csv and table.md")
     p.set_defaults(func=_cmd_make_tables)
+
+    p = sub.add_parser("summarise-findings", help="the study's findings page: each seed claim it can test, "
+                       "holds / does not hold / inconclusive with effect sizes and CIs")
+    p.add_argument("--study", required=True, help="study name (the page's title)")
+    p.add_argument("--table", required=True, help="aggregated table (.csv or .parquet)")
+    p.add_argument("--design", help="the study's envsets and targets (inline JSON or file): which targets "
+                   "are seen or unseen")
+    p.add_argument("--pretrain-summaries", nargs="*", default=[], help="as for plot-report (the "
+                   "compute-matched finding's cost)")
+    p.add_argument("--figures", help="figure folder of the study (the page links its figures)")
+    p.add_argument("--extras", nargs="*", default=[], help="latent.json, rollouts.json, aggregate.json, "
+                   "prediction_quality.json files summarised under 'Also in this study'")
+    p.add_argument("--config", help=report_config_help)
+    p.add_argument("--out", required=True, help="report folder; writes summary.md and summary.json")
+    p.set_defaults(func=_cmd_summarise_findings)
 
     p = sub.add_parser("latent-analysis", help="k-means and CCA of world-model latents vs player position")
     p.add_argument("--model", required=True, help="saved Dreamer (world_model.pt or agent.pt)")
@@ -318,8 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
     p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and rollouts.json")
+    p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg/.gif and rollouts.json")
     p.set_defaults(func=_cmd_dream_rollouts)
+
+    p = sub.add_parser("compare-reconstructions", help="the same frames of unseen games reconstructed by "
+                       "models trained on one game and on sets of games (seed 003 fig. 8)")
+    p.add_argument("--models", nargs="+", required=True,
+                   help="LABEL=saved Dreamer (world_model.pt, agent.pt)")
+    p.add_argument("--games", nargs="+", required=True, help="games whose frames are reconstructed")
+    p.add_argument("--frames", type=int, default=5, help="frames per game (seed 003: five)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and reconstructions.json")
+    p.set_defaults(func=_cmd_compare_reconstructions)
     return parser
 
 
