@@ -136,6 +136,7 @@ def report_outputs():
                 for stage, envset in pretrained_envsets() if stage == "pretrain_agent"]
         if study_unseen_games() and reconstruction_models(None):
             out.append(f"results/report/{STUDY}/reconstructions")
+        out += prediction_quality_outputs()
     if RUNS:
         out.append(f"results/report/{STUDY}/summary.md")
     return out
@@ -172,7 +173,17 @@ def report_extras(wildcards):
                 for stage, envset in pretrained_envsets() if stage == "pretrain_agent"]
         if study_unseen_games() and reconstruction_models(None):
             out.append(f"results/report/{STUDY}/reconstructions")
+        out += prediction_quality_outputs()
     return out
+
+
+def prediction_quality_outputs():
+    """The prediction-quality figures, once pre-training writes snapshots (`pretrain.snapshot_fractions`
+    set); none before, so the workflow runs with or without that key."""
+    if not config["pretrain"].get("snapshot_fractions"):
+        return []
+    return [f"results/report/{STUDY}/prediction_quality/{envset}/seed{SEEDS[0]}"
+            for stage, envset in pretrained_envsets() if stage == "pretrain"]
 
 
 def study_unseen_games():

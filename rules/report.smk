@@ -94,7 +94,6 @@ rule summarise_findings:
 rule analyse_latents:
     input:
         model="results/pretrain/{envset}/seed{seed}/world_model.pt",
-        manifests=lambda w: expand("results/datasets/{game}/manifest.csv", game=ENVSETS[w.envset]),
     output:
         report(
             directory("results/report/{study}/latent/{envset}/seed{seed}"),
@@ -105,16 +104,17 @@ rule analyse_latents:
     log:
         "logs/report/{study}/latent/{envset}/seed{seed}.log",
     params:
-        datasets=lambda w, input: " ".join(os.path.dirname(m) for m in input.manifests),
+        games=lambda w: " ".join(ENVSETS[w.envset]),
         max_frames=config["latent_analysis"]["max_frames"],
         k=config["latent_analysis"]["k"],
-    threads: 2
+        n_perm=config["latent_analysis"]["n_perm"],
+    threads: 1
     conda:
         "../envs/wmtransfer.yaml"
     shell:
-        "wmtransfer latent-analysis --model {input.model} --episodes {params.datasets}"
-        " --k {params.k} --max-frames {params.max_frames} --seed {wildcards.seed} --out {output}"
-        " > {log} 2>&1"
+        "wmtransfer latent-analysis --model {input.model} --games {params.games} --k {params.k}"
+        " --max-frames {params.max_frames} --n-perm {params.n_perm} --seed {wildcards.seed}"
+        " --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule dream_rollouts:
@@ -196,6 +196,36 @@ rule compare_reconstructions:
     shell:
         "wmtransfer compare-reconstructions --models {params.models} --games {params.games}"
         " --frames {params.frames} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule plot_prediction_quality:
+    """Seed 002's prediction quality over training, from the world-model snapshots that pre-training
+    writes at `pretrain.snapshot_fractions` (the folder is read when the rule runs)."""
+    input:
+        model="results/pretrain/{envset}/seed{seed}/world_model.pt",
+    output:
+        report(
+            directory("results/report/{study}/prediction_quality/{envset}/seed{seed}"),
+            patterns=["{name}.png"],
+            caption="captions/prediction_quality.rst",
+            category="Dreamed rollouts",
+        ),
+    log:
+        "logs/report/{study}/prediction_quality/{envset}/seed{seed}.log",
+    params:
+        snapshots=lambda w, input: os.path.join(os.path.dirname(input.model), "snapshots"),
+        final=config["pretrain"]["updates"],
+        seen=lambda w: " ".join(ENVSETS[w.envset]),
+        unseen=lambda w: " ".join(unseen_targets(w.envset)),
+        context=config["rollouts"]["context"],
+        horizon=config["rollouts"]["horizon"],
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer prediction-quality --snapshots {params.snapshots} {params.final}={input.model}"
+        " --seen {params.seen} --unseen {params.unseen} --context {params.context}"
+        " --horizon {params.horizon} --seed {wildcards.seed} --out {output} > {log} 2>&1"
 
 
 rule report_only:

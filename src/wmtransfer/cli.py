@@ -228,9 +228,13 @@ def _cmd_collect_dataset(args: argparse.Namespace) -> int:
 def _cmd_latent_analysis(args: argparse.Namespace) -> int:
     from .analysis.latent_features import run_latent_analysis
 
-    return _report_run(args, lambda: run_latent_analysis(
-        args.model, args.episodes, args.out, k=args.k, max_frames=args.max_frames, n_random=args.n_random,
-        seed=args.seed))
+    try:
+        return _report_run(args, lambda: run_latent_analysis(
+            args.model, args.games, args.out, k=args.k, max_frames=args.max_frames, n_random=args.n_random,
+            n_perm=args.n_perm, seed=args.seed, threads=args.threads))
+    except ValueError as e:  # an unknown game, a model that does not fit the game
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 def _cmd_dream_rollouts(args: argparse.Namespace) -> int:
@@ -258,6 +262,18 @@ def _cmd_compare_reconstructions(args: argparse.Namespace) -> int:
     try:
         run_reconstructions(models, args.games, args.out, frames=args.frames, seed=args.seed,
                             threads=args.threads)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_prediction_quality(args: argparse.Namespace) -> int:
+    from .analysis.rollouts import run_prediction_quality
+
+    try:
+        run_prediction_quality(args.snapshots, args.seen, args.unseen, args.out, context=args.context,
+                               horizon=args.horizon, seed=args.seed, threads=args.threads)
     except (ValueError, FileNotFoundError) as e:
         print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
         return 2
@@ -378,14 +394,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder; writes summary.md and summary.json")
     p.set_defaults(func=_cmd_summarise_findings)
 
-    p = sub.add_parser("latent-analysis", help="k-means and CCA of world-model latents vs player position")
+    p = sub.add_parser("latent-analysis", help="k-means, CCA and a permutation test of world-model latents "
+                       "against the player's position (read from the game's state), per game")
     p.add_argument("--model", required=True, help="saved Dreamer (world_model.pt or agent.pt)")
-    p.add_argument("--episodes", nargs="+", required=True, help="episode .npz files or dataset folders")
+    p.add_argument("--games", nargs="+", required=True, help="games analysed one at a time (MinAtar; others "
+                   "are skipped: their state has no player position)")
     p.add_argument("--k", type=int, default=8, help="k-means clusters")
-    p.add_argument("--max-frames", type=int, default=100_000, help="frames analysed (seed 001: 100000)")
-    p.add_argument("--n-random", type=int, default=5, help="random-feature baselines drawn")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="folder; writes latent.json, latent.png, latent.svg")
+    p.add_argument("--max-frames", type=int, default=20_000, help="frames per game (seed 001: 100000)")
+    p.add_argument("--n-random", type=int, default=5, help="random-feature baselines drawn (in-sample CCA)")
+    p.add_argument("--n-perm", type=int, default=200, help="circular shifts of the permutation test")
+    p.add_argument("--seed", type=int, default=0, help="seeds the random play, the baselines and the shifts")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", required=True, help="folder; writes latent.json and latent_{game}.png/.svg")
     p.set_defaults(func=_cmd_latent_analysis)
 
     p = sub.add_parser("dream-rollouts", help="dreamed rollouts vs real frames, seen and unseen games")
@@ -409,6 +429,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and reconstructions.json")
     p.set_defaults(func=_cmd_compare_reconstructions)
+
+    p = sub.add_parser("prediction-quality", help="dreamed-frame error of world-model snapshots against "
+                       "pre-training updates (seed 002's 1M/3M/5M panels)")
+    p.add_argument("--snapshots", nargs="+", required=True, help="snapshot folders or update<N>.pt files, "
+                   "or N=path for other names (the final world_model.pt)")
+    p.add_argument("--seen", nargs="*", default=[], help="games of the pre-training set")
+    p.add_argument("--unseen", nargs="*", default=[], help="games outside the pre-training set")
+    p.add_argument("--context", type=int, default=5, help="frames observed before dreaming")
+    p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", required=True, help="folder; writes prediction_quality.png/.svg/.json")
+    p.set_defaults(func=_cmd_prediction_quality)
     return parser
 
 
