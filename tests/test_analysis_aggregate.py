@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from analysis_synthetic import write_study
 
@@ -84,3 +85,14 @@ def test_arch_is_never_imported():
             "print(aggregate.iqm(s), 'arch' in sys.modules, 'rliable.library' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[1:] == ["False", "False"]
+
+
+def test_baseline_only_targets_drop_out_of_the_comparison(study, tmp_path):
+    """The Mario study has per-level scratch-only targets next to the fine-tuned ones: the aggregate
+    compares the targets that have several labels, not scratch alone everywhere."""
+    root, table = study
+    extra = curves.aggregate(write_study(tmp_path, targets=("mario-4-1",), conditions=("scratch",),
+                                         seeds=(0, 1, 2), budget=6000))
+    scores, targets = aggregate.normalised_scores(pd.concat([table, extra], ignore_index=True), CFG)
+    assert targets == ["mario-1-1", "mario-1-2", "mario-1-3"]
+    assert list(scores) == ["scratch", "finetune", "frozen_rssm"] and scores["finetune"].shape == (3, 3)

@@ -312,7 +312,7 @@ def test_return_caption_names_only_the_baselines_drawn_and_marks_the_prefill(tmp
     random_only = [b for b in baselines if b.level is not None]
     fig, caption = figures.plot_returns(table, TARGET, FAST, palette, random_only)
     assert "DQN" not in caption and "random policy dotted" in caption
-    assert "random prefill (first 1,008 env steps" in caption
+    assert "random prefill (first 1,020 env steps" in caption
     spans = [p for p in fig.axes[0].patches if p.get_label() == "random prefill (no updates yet)"]
     assert len(spans) == 1 and spans[0].get_x() == 0
 

@@ -187,7 +187,10 @@ def _cmd_summarise_findings(args: argparse.Namespace) -> int:
         if args.figures:
             figures = {p.stem for p in Path(args.figures).glob("*.png")}
         findings = study_findings(table, design, cfg, costs, figures)
-        extras = extras_from(args.extras, Path(args.out))
+        extra_paths = list(args.extras)
+        if args.figures and (Path(args.figures) / "aggregate.json").exists():
+            extra_paths.append(Path(args.figures) / "aggregate.json")  # rliable's aggregate over targets
+        extras = extras_from(extra_paths, Path(args.out))
         for path in write_summary(args.study, findings, args.out, cfg, extras):
             print(f"wrote {path}")
         for f in findings:

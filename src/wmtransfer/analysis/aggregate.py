@@ -82,12 +82,18 @@ def stratified_bootstrap_ci(samples: list[np.ndarray], statistic: Callable[..., 
 
 
 def normalised_scores(table: pd.DataFrame, cfg: StatsConfig, random_levels: dict[str, float] | None = None,
-                      metric: str = "episode_return") -> dict[str, np.ndarray]:
-    """``{label: (seeds, targets)}`` normalised final returns for labels on every agent target with the
-    same seeds; targets in sorted order (empty when fewer than two targets qualify)."""
+                      metric: str = "episode_return") -> tuple[dict[str, np.ndarray], list[str]]:
+    """``({label: (seeds, targets)}, targets)``: normalised final returns of the labels shared by the
+    compared targets (those with more than one label, when there are two or more such), for the seeds
+    every target has; targets in sorted order (empty when fewer than two targets qualify)."""
     rows = select(table, metric=metric)
     rows = rows[~rows["condition"].isin(_NOT_AGENTS).to_numpy(dtype=bool)]
-    targets = sorted(rows["target"].unique())
+    # targets with something to compare (more than one label; a study's per-level baseline-only targets
+    # drop out), then the labels they all share
+    per_target = rows.groupby("target")["condition"].nunique()
+    compared = per_target[per_target > 1]
+    targets = sorted(compared.index if len(compared) >= 2 else per_target.index)
+    rows = rows[rows["target"].isin(targets).to_numpy(dtype=bool)]
     finals: dict[tuple[str, str], dict[int, float]] = {}
     for target in targets:
         sub = select(rows, target=target)
@@ -100,7 +106,7 @@ def normalised_scores(table: pd.DataFrame, cfg: StatsConfig, random_levels: dict
     labels = [c for c in order_conditions(rows["condition"].unique())
               if all((t, c) in finals for t in targets)]
     if len(targets) < 2 or not labels:
-        return {}
+        return {}, targets
     bounds = {}
     for target in targets:
         every = np.array([v for (t, _), d in finals.items() if t == target for v in d.values()], dtype=float)
@@ -114,7 +120,7 @@ def normalised_scores(table: pd.DataFrame, cfg: StatsConfig, random_levels: dict
             continue
         out[label] = np.array([[(finals[(t, label)][s] - bounds[t][0]) / bounds[t][1] for t in targets]
                                for s in seeds])
-    return out
+    return out, targets
 
 
 def aggregate(scores: dict[str, np.ndarray], cfg: StatsConfig, reference: str = "scratch",
@@ -188,11 +194,9 @@ def build_aggregate(table: pd.DataFrame, out_dir: str | Path, cfg: StatsConfig |
     from .figures import condition_palette, save_figure
 
     cfg = cfg or StatsConfig()
-    scores = normalised_scores(table, cfg, random_levels)
+    scores, targets = normalised_scores(table, cfg, random_levels)
     if not scores:
         return None
-    rows = select(table, metric="episode_return")
-    targets = sorted(rows[~rows["condition"].isin(_NOT_AGENTS).to_numpy(dtype=bool)]["target"].unique())
     result = aggregate(scores, cfg)
     result["targets"] = targets
     parts = []

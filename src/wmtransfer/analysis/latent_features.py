@@ -38,6 +38,10 @@ def episode_features(agent, ep: dict[str, np.ndarray]) -> np.ndarray:
     return post.feat()[0].cpu().numpy()
 
 
+#: Longest stretch of consecutive frames shifted as one unit in the permutation test.
+BLOCK = 100
+
+
 class NoPositionError(ValueError):
     """A game whose state exposes no player position (Atari, Mario): the analysis is skipped."""
 
@@ -93,12 +97,17 @@ def analyse_game(agent, untrained, game_id: str, k: int, max_frames: int, n_rand
                  seed: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """The seed 001 section 3.3 analysis on one game; returns (result, trained features, positions)."""
     frames = play_frames(game_id, max_frames, seed)
-    pos, groups = frames["pos"], frames["episode"]
+    pos = frames["pos"]
+    # Blocks of at most BLOCK frames within an episode: the permutation test shifts within them and
+    # alternates them between fit and test, so a game whose random play rarely ends still splits.
+    lengths = np.unique(frames["episode"], return_counts=True)[1]
+    step_in_episode = np.concatenate([np.arange(n) for n in lengths])
+    groups = frames["episode"] * 1_000_000 + step_in_episode // BLOCK
     feats = frames_features(agent, frames)
     plain = frames_features(untrained, frames)
     gauss = np.random.default_rng(seed).standard_normal(feats.shape)
     axes = [a for a, i in (("x", 0), ("y", 1)) if np.std(pos[:, i]) > 0]
-    result = {"game": game_id, "frames": int(len(pos)), "episodes": int(len(np.unique(groups))),
+    result = {"game": game_id, "frames": int(len(pos)), "episodes": int(len(np.unique(frames["episode"]))),
               "features": int(feats.shape[1]), "positions_from": "game state", "axes": axes}
     for axis in axes:
         y = pos[:, 0 if axis == "x" else 1]
