@@ -1,5 +1,6 @@
 # wmtransfer: does a world model pre-trained on several games make an agent learn a new game faster?
 # The study is the config: `snakemake --cores all` runs config.yaml; pass --configfile for another.
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
@@ -12,7 +13,14 @@ if not workflow.config_settings.configfiles:
     configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml")
+try:
+    validate(config, "schemas/config.schema.yaml")
+except WorkflowError as e:  # Snakemake's message appends the whole schema: keep the line that matters
+    from wmtransfer.validation import brief_schema_error
+
+    raise WorkflowError(brief_schema_error(e)) from None
+
+report: "rules/captions/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -38,3 +46,11 @@ rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+onsuccess:
+    # Where to look when the run ends: the findings page and its headline lines.
+    from wmtransfer.analysis.findings import headline_lines
+
+    for line in headline_lines(f"results/report/{STUDY}/summary.json"):
+        print(line)

@@ -169,7 +169,88 @@ def report_outputs():
     if config["rollouts"]["enabled"]:
         out += [f"results/report/{STUDY}/rollouts/{envset}/seed{SEEDS[0]}"
                 for stage, envset in pretrained_envsets() if stage == "pretrain"]
+        out += [f"results/report/{STUDY}/rollouts_agent/{envset}/seed{SEEDS[0]}"
+                for stage, envset in pretrained_envsets() if stage == "pretrain_agent"]
+        if study_unseen_games() and reconstruction_models(None):
+            out.append(f"results/report/{STUDY}/reconstructions")
+        out += prediction_quality_outputs()
+    if RUNS:
+        out.append(f"results/report/{STUDY}/summary.md")
     return out
+
+
+def frames_per_step_specs(wildcards):
+    """`LABEL=REPEAT` for every run label that repeats actions (the action-repeat ablation)."""
+    specs = []
+    for (game, label), run in sorted(RUNS.items()):
+        repeat = int(run_game_settings(game, label).get("action_repeat", 1))
+        if repeat != 1:
+            specs.append(f"{label}={repeat}")
+    return " ".join(sorted(set(specs)))
+
+
+def dqn_steps_specs(wildcards):
+    """`ENVSET=STEPS`: env steps of the DQN runs whose checkpoints collected each set's datasets (games
+    with external atari-agents checkpoints cost none of ours)."""
+    external = config["dataset"]["atari_agents"]
+    return " ".join(f"{envset}={sum(config['dqn']['total_steps'] for g in games if g not in external)}"
+                    for envset, games in sorted(ENVSETS.items()))
+
+
+def report_extras(wildcards):
+    """Analysis outputs the findings page summarises (latent analyses, dreamed rollouts)."""
+    out = []
+    if config["latent_analysis"]["enabled"]:
+        out += [f"results/report/{STUDY}/latent/{envset}/seed{SEEDS[0]}"
+                for stage, envset in pretrained_envsets() if stage == "pretrain"]
+    if config["rollouts"]["enabled"]:
+        out += [f"results/report/{STUDY}/rollouts/{envset}/seed{SEEDS[0]}"
+                for stage, envset in pretrained_envsets() if stage == "pretrain"]
+        out += [f"results/report/{STUDY}/rollouts_agent/{envset}/seed{SEEDS[0]}"
+                for stage, envset in pretrained_envsets() if stage == "pretrain_agent"]
+        if study_unseen_games() and reconstruction_models(None):
+            out.append(f"results/report/{STUDY}/reconstructions")
+        out += prediction_quality_outputs()
+    return out
+
+
+def prediction_quality_outputs():
+    """The prediction-quality figures, once pre-training writes snapshots (`pretrain.snapshot_fractions`
+    set); none before, so the workflow runs with or without that key."""
+    if not config["pretrain"].get("snapshot_fractions"):
+        return []
+    return [f"results/report/{STUDY}/prediction_quality/{envset}/seed{SEEDS[0]}"
+            for stage, envset in pretrained_envsets() if stage == "pretrain"]
+
+
+def study_unseen_games():
+    """Targets of the study that some pre-trained set it starts from does not contain."""
+    return sorted({g for _, envset in pretrained_envsets() for g in unseen_targets(envset)})
+
+
+def reconstruction_models(wildcards):
+    """Models compared on the unseen games (seed 003 fig. 8), first seed: every pre-trained set's world
+    model or multi-task agent, and a scratch agent trained on one other target (a one-game model)."""
+    models = {}
+    for stage, envset in pretrained_envsets():
+        name = "agent.pt" if stage == "pretrain_agent" else "world_model.pt"
+        models[f"{stage}__{envset}"] = f"results/{stage}/{envset}/seed{SEEDS[0]}/{name}"
+    unseen = set(study_unseen_games())
+    one_game = sorted(g for (g, label) in RUNS if label == "scratch" and g not in unseen)
+    if one_game:
+        models[f"scratch__{one_game[0]}"] = (f"results/agents/{STUDY}/{one_game[0]}/scratch/seed{SEEDS[0]}/"
+                                             "agent.pt")
+    return models
+
+
+def reconstruction_label(key):
+    """The figure's row label of a :func:`reconstruction_models` key."""
+    stage, name = key.split("__", 1)
+    if stage == "scratch":
+        return f"1 game: {name}"
+    games = len(ENVSETS.get(name, []))
+    kind = "multi-task agent" if stage == "pretrain_agent" else "world model"
+    return f"{name}: {games} games, {kind}"
 
 
 def unseen_targets(envset):

@@ -34,13 +34,16 @@ rule plot_report:
         "logs/report/{study}/plot_report.log",
     params:
         costs=pretrain_cost_specs,
+        frames=frames_per_step_specs,
+        dqn=dqn_steps_specs,
         config=cli_config(config["report"]),
     threads: 1
     conda:
         "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer plot-report --table {input.table} --pretrain-summaries {params.costs}"
-        " --baselines {input.baselines} --config {params.config} --out {output} > {log} 2>&1"
+        " --baselines {input.baselines} --frames-per-step {params.frames} --dqn-steps {params.dqn}"
+        " --config {params.config} --out {output} > {log} 2>&1"
 
 
 rule make_tables:
@@ -62,10 +65,35 @@ rule make_tables:
         " > {log} 2>&1"
 
 
+rule summarise_findings:
+    """The findings page: each seed claim the study can test, holds / does not hold / inconclusive."""
+    input:
+        table="results/report/{study}/curves.parquet",
+        figures="results/report/{study}/figures",
+        summaries=pretrain_summaries,
+        extras=report_extras,
+    output:
+        md=report("results/report/{study}/summary.md", caption="captions/summary.rst", category="Findings"),
+        json="results/report/{study}/summary.json",
+    log:
+        "logs/report/{study}/summarise_findings.log",
+    params:
+        out=subpath(output.md, parent=True),
+        costs=pretrain_cost_specs,
+        design=cli_config({"envsets": config["envsets"], "targets": config["targets"]}),
+        config=cli_config(config["report"]),
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer summarise-findings --study {wildcards.study} --table {input.table}"
+        " --figures {input.figures} --design {params.design} --pretrain-summaries {params.costs}"
+        " --extras {input.extras} --config {params.config} --out {params.out} > {log} 2>&1"
+
+
 rule analyse_latents:
     input:
         model="results/pretrain/{envset}/seed{seed}/world_model.pt",
-        manifests=lambda w: expand("results/datasets/{game}/manifest.csv", game=ENVSETS[w.envset]),
     output:
         report(
             directory("results/report/{study}/latent/{envset}/seed{seed}"),
@@ -76,16 +104,17 @@ rule analyse_latents:
     log:
         "logs/report/{study}/latent/{envset}/seed{seed}.log",
     params:
-        datasets=lambda w, input: " ".join(os.path.dirname(m) for m in input.manifests),
+        games=lambda w: " ".join(ENVSETS[w.envset]),
         max_frames=config["latent_analysis"]["max_frames"],
         k=config["latent_analysis"]["k"],
-    threads: 2
+        n_perm=config["latent_analysis"]["n_perm"],
+    threads: 1
     conda:
         "../envs/wmtransfer.yaml"
     shell:
-        "wmtransfer latent-analysis --model {input.model} --episodes {params.datasets}"
-        " --k {params.k} --max-frames {params.max_frames} --seed {wildcards.seed} --out {output}"
-        " > {log} 2>&1"
+        "wmtransfer latent-analysis --model {input.model} --games {params.games} --k {params.k}"
+        " --max-frames {params.max_frames} --n-perm {params.n_perm} --seed {wildcards.seed}"
+        " --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule dream_rollouts:
@@ -112,6 +141,91 @@ rule dream_rollouts:
         "wmtransfer dream-rollouts --model {input.model} --seen {params.seen} --unseen {params.unseen}"
         " --context {params.context} --horizon {params.horizon} --seed {wildcards.seed} --out {output}"
         " > {log} 2>&1"
+
+
+rule dream_rollouts_agent:
+    """Dreamed rollouts of an online multi-task agent's world model (seed 003: the Mario study's agents)."""
+    input:
+        model="results/pretrain_agent/{envset}/seed{seed}/agent.pt",
+    output:
+        report(
+            directory("results/report/{study}/rollouts_agent/{envset}/seed{seed}"),
+            patterns=["{name}.png"],
+            caption="captions/rollouts.rst",
+            category="Dreamed rollouts",
+        ),
+    log:
+        "logs/report/{study}/rollouts_agent/{envset}/seed{seed}.log",
+    params:
+        seen=lambda w: " ".join(ENVSETS[w.envset]),
+        unseen=lambda w: " ".join(unseen_targets(w.envset)),
+        context=config["rollouts"]["context"],
+        horizon=config["rollouts"]["horizon"],
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer dream-rollouts --model {input.model} --seen {params.seen} --unseen {params.unseen}"
+        " --context {params.context} --horizon {params.horizon} --seed {wildcards.seed} --out {output}"
+        " > {log} 2>&1"
+
+
+rule compare_reconstructions:
+    """Seed 003 fig. 8: the same frames of each unseen game reconstructed by a model trained on one game
+    and by the models pre-trained on the study's sets."""
+    input:
+        unpack(reconstruction_models),
+    output:
+        report(
+            directory("results/report/{study}/reconstructions"),
+            patterns=["{name}.png"],
+            caption="captions/reconstructions.rst",
+            category="Dreamed rollouts",
+        ),
+    log:
+        "logs/report/{study}/reconstructions.log",
+    params:
+        models=lambda w, input: " ".join(shlex.quote(f"{reconstruction_label(k)}={v}")
+                                         for k, v in input.items()),
+        games=" ".join(study_unseen_games()),
+        frames=config["rollouts"]["reconstruction_frames"],
+        seed=SEEDS[0],
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer compare-reconstructions --models {params.models} --games {params.games}"
+        " --frames {params.frames} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule plot_prediction_quality:
+    """Seed 002's prediction quality over training, from the world-model snapshots that pre-training
+    writes at `pretrain.snapshot_fractions` (the folder is read when the rule runs)."""
+    input:
+        model="results/pretrain/{envset}/seed{seed}/world_model.pt",
+    output:
+        report(
+            directory("results/report/{study}/prediction_quality/{envset}/seed{seed}"),
+            patterns=["{name}.png"],
+            caption="captions/prediction_quality.rst",
+            category="Dreamed rollouts",
+        ),
+    log:
+        "logs/report/{study}/prediction_quality/{envset}/seed{seed}.log",
+    params:
+        snapshots=lambda w, input: os.path.join(os.path.dirname(input.model), "snapshots"),
+        final=config["pretrain"]["updates"],
+        seen=lambda w: " ".join(ENVSETS[w.envset]),
+        unseen=lambda w: " ".join(unseen_targets(w.envset)),
+        context=config["rollouts"]["context"],
+        horizon=config["rollouts"]["horizon"],
+    threads: 1
+    conda:
+        "../envs/wmtransfer.yaml"
+    shell:
+        "wmtransfer prediction-quality --snapshots {params.snapshots} {params.final}={input.model}"
+        " --seen {params.seen} --unseen {params.unseen} --context {params.context}"
+        " --horizon {params.horizon} --seed {wildcards.seed} --out {output} > {log} 2>&1"
 
 
 rule report_only:

@@ -54,76 +54,79 @@ def test_latent_vs_target_beats_random_features():
     assert latent.feature_correlations(np.ones((5, 2)), np.arange(5.0)).tolist() == [0.0, 0.0]
 
 
-def _random_breakout_episode(seed: int, steps: int = 40) -> dict:
-    from wmtransfer import games
-
-    env = games.make("minatar-breakout", seed=seed)
-    rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    frames, actions, rewards, terminal = [obs], [0], [0.0], False
-    for _ in range(steps):
-        a = int(rng.integers(6))
-        obs, r, terminated, truncated, _ = env.step(a)
-        frames.append(obs)
-        actions.append(a)
-        rewards.append(float(r))
-        if terminated or truncated:
-            terminal = bool(terminated)
-            break
-    n = len(frames)
-    last = np.arange(n) == n - 1
-    return {"obs": np.stack(frames).astype(np.uint8), "action": np.array(actions, dtype=np.int16),
-            "reward": np.array(rewards, dtype=np.float32), "is_first": np.eye(1, n, 0, dtype=bool)[0],
-            "is_last": last, "is_terminal": last & terminal,
-            "policy": np.array([-1] + [0] * (n - 1), dtype=np.int16), "policy_names": np.array(["random"]),
-            "game": np.array("minatar-breakout")}
+def test_permutation_test_separates_a_planted_position_from_noise():
+    rng = np.random.default_rng(2)
+    episodes = np.repeat(np.arange(20), 50)
+    walks = [np.clip(np.cumsum(rng.integers(-1, 2, 50)) + 4, 0, 9) for _ in range(20)]
+    pos = np.concatenate(walks).astype(float)
+    feats = rng.standard_normal((len(pos), 40))
+    feats[:, 3] += 1.0 * pos
+    real = latent.permutation_test(feats, pos, episodes, n_perm=100, seed=0)
+    assert real["heldout_corr"] > 0.8 and real["p_value"] == pytest.approx(1 / 101)
+    noise = latent.permutation_test(rng.standard_normal((len(pos), 40)), pos, episodes, n_perm=100, seed=0)
+    assert noise["heldout_corr"] < 0.15 and noise["p_value"] > 0.01
+    assert real["train_frames"] + real["test_frames"] == len(pos)
+    # in sample, 40 noise features correlate with anything: the held-out number does not
+    assert latent.cca(rng.standard_normal((200, 40)), pos[:200]).correlations[0] > 0.3
+    with pytest.raises(ValueError, match="two episodes"):
+        latent.permutation_test(feats[:50], pos[:50], episodes[:50])
 
 
-def test_player_position_is_the_centre_of_the_first_channel():
-    from wmtransfer.analysis.latent_features import player_position
+def test_circular_shifts_stay_inside_each_episode():
+    rng = np.random.default_rng(0)
+    y = np.arange(12.0)
+    groups = np.repeat([0, 1, 2], 4)
+    shifted = latent.circular_shifts(y, groups, rng)
+    for g in range(3):
+        assert sorted(shifted[groups == g]) == sorted(y[groups == g])
 
-    obs = np.zeros((2, 10, 10, 10), dtype=np.uint8)
-    obs[0, 0, 9, 3] = 1
-    obs[0, 0, 9, 4] = 1
-    pos = player_position(obs)
-    assert pos[0].tolist() == [3.5, 9.0] and np.isnan(pos[1]).all()
+
+def test_positions_come_from_the_game_state_one_game_at_a_time():
+    from wmtransfer.analysis.latent_features import play_frames
+
+    frames = play_frames("minatar-breakout", 120, seed=0)
+    pos = frames["pos"]
+    assert frames["obs"].shape == (120, 10, 10, 10) and np.all(pos[:, 1] == 9)  # the paddle's row
+    assert len(np.unique(pos[:, 0])) >= 4  # random play moves the paddle around
+    rows, cols = pos[:, 1].astype(int), pos[:, 0].astype(int)
+    assert np.all(frames["obs"][np.arange(120), 0, rows, cols] == 1)  # the paddle is where the state says
+    again = play_frames("minatar-breakout", 120, seed=0)
+    np.testing.assert_array_equal(again["pos"], pos)
+    chicken = play_frames("minatar-freeway", 60, seed=1)["pos"]
+    assert np.all(chicken[:, 0] == 4) and chicken[:, 1].std() > 0  # freeway's player moves along y only
+    assert frames["is_first"][0] and frames["episode"][0] == 0
 
 
 @pytest.mark.slow
 def test_latent_analysis_cli_on_a_real_game_and_model(tmp_path):
-    """A small untrained world model on real Breakout frames: runs end to end and writes its outputs."""
+    """A small untrained world model on real Breakout frames: runs end to end and writes its outputs;
+    a game without a position in its state is skipped with a message."""
     import json
 
     import torch
 
     from wmtransfer.cli import main
-    from wmtransfer.data.episodes import write_episode
     from wmtransfer.dreamer import Dreamer, DreamerConfig
 
     torch.manual_seed(0)
     cfg = DreamerConfig.preset("minatar", deter=32, hidden=32, stoch=4, classes=4, cnn_depth=4)
     Dreamer(cfg, (10, 10, 10), 6).save(tmp_path / "world_model.pt")
-    for i in range(4):
-        write_episode(tmp_path / "ds" / "episodes" / f"ep{i:06d}.npz", _random_breakout_episode(i))
     out = tmp_path / "latent"
-    argv = ["latent-analysis", "--model", str(tmp_path / "world_model.pt"),
-            "--episodes", str(tmp_path / "ds"), "--k", "3", "--max-frames", "100", "--n-random", "2",
-            "--out", str(out)]
+    argv = ["latent-analysis", "--model", str(tmp_path / "world_model.pt"), "--games", "minatar-breakout",
+            "--k", "3", "--max-frames", "300", "--n-random", "2", "--n-perm", "20", "--out", str(out)]
     assert main(argv) == 0
     result = json.loads((out / "latent.json").read_text())
-    assert 0 < result["frames"] <= 100 and result["features"] == 32 + 4 * 4
-    assert sum(c["frames"] for c in result["kmeans"]["clusters"]) == result["frames"]
-    assert 0.0 <= result["x"]["random_cca"] <= 1.0 and 0.0 <= result["x"]["cca"] <= 1.0
-    assert 0.0 <= result["x_untrained"]["cca"] <= 1.0
-    assert (out / "latent.png").stat().st_size > 5000
-
-
-def test_episode_paths_interleave_dataset_folders(tmp_path):
-    from wmtransfer.analysis.latent_features import episode_paths
-
-    for game, n in (("a", 3), ("b", 1)):
-        for i in range(n):
-            (tmp_path / game / "episodes").mkdir(parents=True, exist_ok=True)
-            (tmp_path / game / "episodes" / f"ep{i}.npz").write_bytes(b"")
-    names = [f"{p.parent.parent.name}/{p.name}" for p in episode_paths([tmp_path / "a", tmp_path / "b"])]
-    assert names == ["a/ep0.npz", "b/ep0.npz", "a/ep1.npz", "a/ep2.npz"]
+    game = result["games"]["minatar-breakout"]
+    assert game["frames"] == 300 and game["features"] == 32 + 4 * 4 and game["axes"] == ["x"]
+    assert game["positions_from"] == "game state" and len(game["x"]["counts"]) >= 4
+    assert sum(c["frames"] for c in game["kmeans"]["clusters"]) == 300
+    for name in ("trained", "untrained", "gaussian"):
+        assert 0.0 < game["x"][name]["p_value"] <= 1.0
+    assert "minatar-breakout x:" in result["summary"]
+    assert (out / "latent_minatar-breakout.png").stat().st_size > 5000
+    skipped = tmp_path / "skipped"
+    assert main(["latent-analysis", "--model", str(tmp_path / "world_model.pt"), "--games", "atari-pong",
+                 "--out", str(skipped)]) == 0
+    result = json.loads((skipped / "latent.json").read_text())
+    assert "exposes no player position" in result["skipped"]["atari-pong"] and not result["games"]
+    assert "skipped" in result["summary"]

@@ -11,6 +11,7 @@ import pytest
 from analysis_synthetic import metrics_frame, write_baselines, write_pretrain_summary, write_study
 
 from wmtransfer.analysis import curves, figures, report, tables
+from wmtransfer.analysis.baselines import read_baselines
 from wmtransfer.analysis.stats import StatsConfig
 from wmtransfer.cli import main
 
@@ -33,7 +34,8 @@ def test_plot_report_and_make_tables_cli(study, tmp_path):
     base = write_baselines(root, TARGET, seeds=(0,))
     out = tmp_path / "report"
     argv = ["plot-report", "--table", str(table_path), "--pretrain-summaries", str(summary),
-            "--baselines", *map(str, base), "--out", str(out), "--config", json.dumps({"n_boot": 200})]
+            "--baselines", *map(str, base), "--out", str(out),
+            "--config", json.dumps({"n_boot": 200, "zoom_updates": 200})]
     assert main(argv) == 0
     manifest = json.loads((out / "figures.json").read_text())
     names = {f"return_{TARGET}", f"eval_return_{TARGET}", f"wm_loss_{TARGET}", f"wm_loss_zoom_{TARGET}",
@@ -230,7 +232,134 @@ def test_loss_panels_spanning_orders_of_magnitude_use_a_log_axis():
                          "wm_reward": 0.9 + 0.001 * np.sin(updates)})
     table = curves.to_long(wide, curves.RunKey("demo", TARGET, "scratch", 0))
     palette = figures.condition_palette(["scratch"])
-    fig, caption = figures.plot_wm_losses(table, TARGET, FAST, palette, zoom=True)
+    fig, caption = figures.plot_wm_losses(table, TARGET, StatsConfig(grid_points=40, n_boot=200,
+                                                                     zoom_updates=500), palette, zoom=True)
     scales = {ax.get_title(): ax.get_yscale() for ax in fig.axes if ax.get_visible()}
     assert scales == {"total world-model loss": "log", "reward loss (-log p)": "linear"}
     assert "unsmoothed" in caption and "One seed only" in caption
+
+
+def test_table_prints_no_ratio_from_runs_that_did_not_learn(tmp_path):
+    """Seed noise only (flat returns, as in 1,800 env steps where no agent learns): the markdown says
+    'inconclusive' for threshold, steps and speed-up, and never prints a ratio such as inf."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for cond in ("scratch", "finetune"):
+        for seed in (0, 1, 2, 3):
+            for step in range(0, 1801, 60):
+                rows.append({"study": "s", "target": TARGET, "condition": cond, "seed": seed, "game": TARGET,
+                             "env_step": step, "update": max(0, step - 1000) // 16, "wall_time": 0.0,
+                             "metric": "episode_return", "value": float(rng.integers(0, 3))})
+    table = pd.DataFrame(rows)
+    cfg = StatsConfig(grid_points=30, n_boot=300, smooth_window=1)
+    results = tables.study_table(table, cfg)
+    md = tables.to_markdown(results, cfg)
+    assert "inf" not in md.replace("inconclusive", "")
+    assert "x (" not in md  # no "6.19x (...)" ratio cell
+    assert "threshold inconclusive: scratch's rise" in md
+    assert "| finetune | 4 |" in md and "inconclusive" in md.split("| finetune | 4 |")[1].splitlines()[0]
+    assert set(results["speedup_verdict"]) == {"reference", "inconclusive"}
+
+
+def test_table_prints_the_speedup_when_it_is_clear(study):
+    _, _, table = study
+    cfg = StatsConfig(grid_points=121, n_boot=500)
+    md = tables.to_markdown(tables.study_table(table, cfg), cfg)
+    row = next(line for line in md.splitlines() if line.startswith("| finetune |"))
+    assert "x (holds)" in row and "| (reference) |" in md
+
+
+def _flat_runs(budget=1800, prefill=1000, conditions=("scratch", "finetune", "frozen_rssm"), seeds=(0, 1)):
+    """Runs of the default study's shape: random prefill, then a few updates; returns do not move."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for cond in conditions:
+        for seed in seeds:
+            for step in range(20, budget + 1, 20):
+                update = max(0, step - prefill) // 16
+                rows.append({"study": "s", "target": TARGET, "condition": cond, "seed": seed, "game": TARGET,
+                             "env_step": step, "update": update, "wall_time": 0.0,
+                             "metric": "episode_return", "value": float(rng.integers(0, 4))})
+                if update > 0 and step % 40 == 0:
+                    for metric, value in (("wm_loss", 30.0 - update * 0.1), ("wm_reward", 0.946)):
+                        rows.append({**rows[-1], "metric": metric,
+                                     "value": value + 0.004 * rng.standard_normal()})
+    return pd.DataFrame(rows)
+
+
+def test_zoom_is_skipped_when_the_runs_end_inside_the_window(caplog):
+    table = _flat_runs()
+    palette = figures.condition_palette(table["condition"].unique())
+    with caplog.at_level(logging.INFO, logger="wmtransfer.analysis.figures"):
+        assert figures.plot_wm_losses(table, TARGET, FAST, palette, zoom=True) is None
+    assert "inside the zoom window of 5000 updates" in caplog.text
+    assert figures.plot_wm_losses(table, TARGET, FAST, palette) is not None
+
+
+def test_flat_loss_panels_are_not_magnified():
+    table = _flat_runs()
+    palette = figures.condition_palette(table["condition"].unique())
+    fig, _ = figures.plot_wm_losses(table, TARGET, FAST, palette)
+    panel = next(ax for ax in fig.axes if ax.get_title() == "reward loss (-log p)")
+    low, high = panel.get_ylim()
+    assert high - low >= 0.09 and low < 0.946 < high  # the 0.94-0.95 wiggle is drawn as flat
+
+
+def test_return_caption_names_only_the_baselines_drawn_and_marks_the_prefill(tmp_path):
+    table = _flat_runs()
+    palette = figures.condition_palette(list(table["condition"].unique()) + ["dqn", "random"])
+    baselines = read_baselines(write_baselines(tmp_path, TARGET, seeds=(0,)))
+    random_only = [b for b in baselines if b.level is not None]
+    fig, caption = figures.plot_returns(table, TARGET, FAST, palette, random_only)
+    assert "DQN" not in caption and "random policy dotted" in caption
+    assert "random prefill (first 1,020 env steps" in caption
+    spans = [p for p in fig.axes[0].patches if p.get_label() == "random prefill (no updates yet)"]
+    assert len(spans) == 1 and spans[0].get_x() == 0
+
+
+def test_compute_matched_breaks_the_axis_when_the_cost_dwarfs_the_runs():
+    table = _flat_runs()
+    palette = figures.condition_palette(table["condition"].unique())
+    costs = {"finetune": 100_000.0, "frozen_rssm": 100_000.0}
+    fig, caption = figures.plot_compute_matched(table, TARGET, FAST, palette, costs)
+    left, right = [ax for ax in fig.axes if ax.get_visible()]
+    assert left.get_xlim() == (0.0, 1800.0) and right.get_xlim() == (100_000.0, 101_800.0)
+
+    def visible(ax, label):
+        line = next(ln for ln in ax.lines if ln.get_label().startswith(label + " "))
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        lo, hi = ax.get_xlim()
+        return int(np.sum(np.isfinite(y) & (x >= lo) & (x <= hi)))
+
+    assert visible(left, "scratch") > 20
+    assert visible(right, "finetune") > 20 and visible(right, "frozen_rssm") > 20
+    assert "x axis is broken between 1,800 and 100,000" in caption
+    # a cost of the runs' own size keeps one axis
+    fig, caption = figures.plot_compute_matched(table, TARGET, FAST, palette, {"finetune": 900.0})
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 1 and "broken" not in caption
+
+
+def test_action_repeat_is_also_drawn_against_frames(tmp_path):
+    paths = write_study(tmp_path, conditions=("scratch",), seeds=(0, 1), budget=3000)
+    table = curves.aggregate(paths)
+    repeat = table[table["condition"] == "scratch"].assign(condition="scratch-action_repeat")
+    table = pd.concat([table, repeat], ignore_index=True)
+    manifest = report.build_figures(table[table["metric"] == "episode_return"], tmp_path / "out", FAST,
+                                    frames_per_step={"scratch-action_repeat": 4.0})
+    assert f"return_frames_{TARGET}" in manifest
+    palette = figures.condition_palette(table["condition"].unique())
+    fig, caption = figures.plot_returns(table, TARGET, FAST, palette,
+                                        frames_per_step={"scratch-action_repeat": 4.0})
+    assert fig.axes[0].get_xlabel() == "frames (agent steps x action repeat)"
+    line = next(ln for ln in fig.axes[0].lines if ln.get_label().startswith("scratch-action_repeat"))
+    x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+    assert np.nanmax(x[np.isfinite(y)]) == pytest.approx(12000.0)
+
+
+def test_dqn_steps_are_added_to_offline_costs_on_request(study):
+    root, _, table = study
+    summary = write_pretrain_summary(root, "minatar4", dataset_env_steps=8000)
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "envset": "minatar4"}))
+    plain = report.pretrain_costs([str(summary)], table)
+    with_dqn = report.pretrain_costs([str(summary)], table, dqn_steps={"minatar4": 60000})
+    assert plain[TARGET]["finetune"] == 8000.0 and with_dqn[TARGET]["finetune"] == 68000.0

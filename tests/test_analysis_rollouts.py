@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 
+import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from dreamer_tiny import tiny_dreamer
 
-from wmtransfer.analysis.rollouts import dream, random_episode, run_rollouts, to_rgb
+from wmtransfer.analysis.rollouts import (
+    dream,
+    object_recall,
+    random_episode,
+    run_prediction_quality,
+    run_reconstructions,
+    run_rollouts,
+    snapshot_files,
+    to_rgb,
+)
 from wmtransfer.dreamer import Dreamer
 
 GAME = "minatar-space_invaders"
@@ -84,5 +94,53 @@ def test_run_rollouts_writes_figures_and_errors(agent, tmp_path):
     assert len(saved["games"][GAME]["mse_per_step"]) == 7
     for game in ("minatar-breakout", GAME):
         assert (out / f"{game}.png").stat().st_size > 1000 and (out / f"{game}.svg").exists()
+        gif = imageio.mimread(out / f"{game}.gif")
+        assert len(gif) == 7 and gif[0].shape[1] > 2 * gif[0].shape[0]  # one frame per step: real|model|diff
+        assert gif[0][0, gif[0].shape[1] // 2].tolist()[:3] == [255, 255, 255]  # observed: white frame
+        assert gif[-1][0, gif[0].shape[1] // 2].tolist()[:3] == [255, 0, 0]  # dreamed: red frame
+        assert 0.0 <= saved["games"][game]["recall_observed"] <= 1.0
+    assert "share of the real objects drawn" in saved["summary"]
     with pytest.raises(ValueError, match="atari-breakout"):
         run_rollouts(path, [], ["atari-breakout"], tmp_path / "bad", context=2, horizon=2)
+
+
+def test_object_recall_scores_blank_predictions_zero():
+    real = np.zeros((2, 3, 4, 4))
+    real[:, 1, 2, 2] = 1.0
+    assert object_recall(real, np.zeros_like(real)) == 0.0  # blank: tiny squared error, nothing drawn
+    assert object_recall(real, real * 0.7) == 1.0
+    assert np.isnan(object_recall(np.zeros((1, 3, 4, 4)), np.zeros((1, 3, 4, 4))))
+
+
+def test_reconstructions_of_unseen_frames_by_several_models(agent, tmp_path):
+    one, many = tmp_path / "one.pt", tmp_path / "many.pt"
+    agent.save(one, games=["minatar-breakout"])
+    torch.manual_seed(1)
+    Dreamer(tiny_dreamer(), (10, 10, 10), 6).save(many, games=["minatar-breakout", "minatar-asterix"])
+    out = tmp_path / "recon"
+    result = run_reconstructions({"1 game": one, "2 games": many}, [GAME], out, frames=4)
+    assert set(result["games"][GAME]) == {"1 game", "2 games"}
+    assert result["games"][GAME]["1 game"]["mse"] != result["games"][GAME]["2 games"]["mse"]
+    assert (out / f"{GAME}.png").stat().st_size > 1000
+    assert "lowest error" in json.loads((out / "reconstructions.json").read_text())["summary"]
+
+
+def test_prediction_quality_over_snapshots(agent, tmp_path):
+    folder = tmp_path / "pretrain" / "snapshots"
+    for update in (5, 10):
+        torch.manual_seed(update)
+        Dreamer(tiny_dreamer(), (10, 10, 10), 6).save(folder / f"update{update:07d}.pt")
+    agent.save(tmp_path / "pretrain" / "world_model.pt")
+    files = snapshot_files([folder, f"20={tmp_path / 'pretrain' / 'world_model.pt'}"])
+    assert [u for u, _ in files] == [5, 10, 20]
+    out = tmp_path / "pq"
+    result = run_prediction_quality([folder, f"20={tmp_path / 'pretrain' / 'world_model.pt'}"],
+                                    ["minatar-breakout"], [GAME], out, context=2, horizon=3)
+    assert result["updates"] == [5, 10, 20]
+    assert len(result["games"][GAME]["dream_mse"]) == 3 and result["games"][GAME]["kind"] == "unseen"
+    assert len(set(result["games"][GAME]["dream_mse"])) == 3  # three different models, three errors
+    assert (out / "prediction_quality.png").stat().st_size > 5000
+    with pytest.raises(ValueError, match="not a snapshot"):
+        snapshot_files([tmp_path / "pretrain" / "world_model.pt"])
+    with pytest.raises(ValueError, match="no snapshots"):
+        run_prediction_quality([tmp_path / "empty"], [GAME], [], out)

@@ -114,3 +114,36 @@ def test_stats_config_refuses_out_of_range_values():
         stats.StatsConfig(last_frac=0.0)
     with pytest.raises(ValueError, match="ci_level=1.5"):
         stats.StatsConfig(ci_level=1.5)
+
+
+def test_difference_ci_and_verdicts_on_known_groups():
+    rng = np.random.default_rng(0)
+    low_loss, high_loss = rng.normal(1.0, 0.1, 5), rng.normal(3.0, 0.1, 5)
+    eff = stats.difference_ci(low_loss, high_loss, n_boot=1000)
+    assert eff.mean == pytest.approx(low_loss.mean() - high_loss.mean())
+    assert eff.low <= eff.mean <= eff.high < 0 and (eff.n_a, eff.n_b) == (5, 5)
+    assert stats.verdict(eff, -1)[0] == stats.HOLDS
+    assert stats.verdict(eff, +1)[0] == stats.DOES_NOT_HOLD
+    same = stats.difference_ci(np.arange(6.0), np.arange(6.0)[::-1] + 0.1, n_boot=1000)
+    answer, reason = stats.verdict(same, -1)
+    assert answer == stats.INCONCLUSIVE and "contains zero" in reason
+    # a huge effect over two seeds is still no verdict: too few seeds for a CI worth the name
+    two = stats.difference_ci(np.array([1.0, 1.1]), np.array([9.0, 9.1]))
+    answer, reason = stats.verdict(two, -1, min_seeds=3)
+    assert answer == stats.INCONCLUSIVE and "fewer than the 3" in reason
+    one_sample = stats.difference_ci(np.array([2.0, 2.2, 1.9, 2.1]), np.array([]))
+    assert one_sample.n_b == 0 and stats.verdict(one_sample, +1)[0] == stats.HOLDS
+    with pytest.raises(ValueError, match="direction"):
+        stats.verdict(eff, 0)
+
+
+def test_ratio_verdict_never_passes_an_unbounded_or_noisy_ratio():
+    inf_ci = stats.speedup_ci(np.array([100.0, 200.0, 300.0]), np.array([0.0, 0.0, 0.0]))
+    assert math.isinf(inf_ci.mean)
+    assert stats.ratio_verdict(inf_ci, 3)[0] == stats.INCONCLUSIVE
+    noisy = stats.speedup_ci(np.array([100.0, 900.0, 500.0]), np.array([800.0, 150.0, 400.0]))
+    answer, reason = stats.ratio_verdict(noisy, 3)
+    assert answer == stats.INCONCLUSIVE and "contains 1" in reason
+    clear = stats.speedup_ci(np.array([1000.0, 1100.0, 900.0]), np.array([500.0, 450.0, 550.0]))
+    assert stats.ratio_verdict(clear, 3) == (stats.HOLDS, "the CI lies above 1")
+    assert stats.ratio_verdict(clear, 2)[0] == stats.INCONCLUSIVE  # two reference seeds reached it

@@ -138,13 +138,27 @@ def _cmd_aggregate_curves(args: argparse.Namespace) -> int:
 
 def _cmd_plot_report(args: argparse.Namespace) -> int:
     from .analysis.baselines import read_baselines
-    from .analysis.curves import read_table
+    from .analysis.curves import MetricsError, read_table
     from .analysis.report import build_figures, pretrain_costs
+
+    def pairs(specs: list[str], flag: str) -> dict[str, float]:
+        out = {}
+        for spec in specs:
+            key, sep, value = spec.partition("=")
+            try:
+                out[key] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep:
+                raise MetricsError(f"{flag}: expected NAME=NUMBER, got {spec!r}")
+        return out
 
     def body() -> None:
         table = read_table(args.table)
-        costs = pretrain_costs(args.pretrain_summaries, table, cfg.amortise_pretraining)
-        build_figures(table, args.out, cfg, costs, read_baselines(args.baselines))
+        dqn = pairs(args.dqn_steps, "--dqn-steps") if cfg.count_dqn_steps else None
+        costs = pretrain_costs(args.pretrain_summaries, table, cfg.amortise_pretraining, dqn)
+        build_figures(table, args.out, cfg, costs, read_baselines(args.baselines),
+                      pairs(args.frames_per_step, "--frames-per-step"))
 
     cfg = _report_config(args)
     return _report_run(args, body)
@@ -156,6 +170,35 @@ def _cmd_make_tables(args: argparse.Namespace) -> int:
 
     cfg = _report_config(args)
     return _report_run(args, lambda: build_tables(read_table(args.table), args.out, cfg))
+
+
+def _cmd_summarise_findings(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .analysis.curves import read_table
+    from .analysis.findings import Design, extras_from, study_findings, write_summary
+    from .analysis.report import pretrain_costs
+
+    cfg = _report_config(args)
+
+    def body() -> None:
+        table = read_table(args.table)
+        costs = pretrain_costs(args.pretrain_summaries, table)
+        design = Design.from_config(load_json_or_file(args.design)) if args.design else None
+        figures = None
+        if args.figures:
+            figures = {p.stem for p in Path(args.figures).glob("*.png")}
+        findings = study_findings(table, design, cfg, costs, figures)
+        extra_paths = list(args.extras)
+        if args.figures and (Path(args.figures) / "aggregate.json").exists():
+            extra_paths.append(Path(args.figures) / "aggregate.json")  # rliable's aggregate over targets
+        extras = extras_from(extra_paths, Path(args.out))
+        for path in write_summary(args.study, findings, args.out, cfg, extras):
+            print(f"wrote {path}")
+        for f in findings:
+            print(f.headline())
+
+    return _report_run(args, body)
 
 
 def _cmd_train_dqn(args: argparse.Namespace) -> int:
@@ -190,9 +233,13 @@ def _cmd_collect_dataset(args: argparse.Namespace) -> int:
 def _cmd_latent_analysis(args: argparse.Namespace) -> int:
     from .analysis.latent_features import run_latent_analysis
 
-    return _report_run(args, lambda: run_latent_analysis(
-        args.model, args.episodes, args.out, k=args.k, max_frames=args.max_frames, n_random=args.n_random,
-        seed=args.seed))
+    try:
+        return _report_run(args, lambda: run_latent_analysis(
+            args.model, args.games, args.out, k=args.k, max_frames=args.max_frames, n_random=args.n_random,
+            n_perm=args.n_perm, seed=args.seed, threads=args.threads))
+    except ValueError as e:  # an unknown game, a model that does not fit the game
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 def _cmd_dream_rollouts(args: argparse.Namespace) -> int:
@@ -202,6 +249,37 @@ def _cmd_dream_rollouts(args: argparse.Namespace) -> int:
         run_rollouts(args.model, args.seen, args.unseen, args.out, context=args.context, horizon=args.horizon,
                      seed=args.seed, threads=args.threads)
     except ValueError as e:  # a bad context, an unknown game (UnknownGameError), a shape mismatch
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_compare_reconstructions(args: argparse.Namespace) -> int:
+    from .analysis.rollouts import run_reconstructions
+
+    models = {}
+    for spec in args.models:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            print(f"wmtransfer {args.command}: --models takes LABEL=PATH, got {spec!r}", file=sys.stderr)
+            return 2
+        models[name] = path
+    try:
+        run_reconstructions(models, args.games, args.out, frames=args.frames, seed=args.seed,
+                            threads=args.threads)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_prediction_quality(args: argparse.Namespace) -> int:
+    from .analysis.rollouts import run_prediction_quality
+
+    try:
+        run_prediction_quality(args.snapshots, args.seen, args.unseen, args.out, context=args.context,
+                               horizon=args.horizon, seed=args.seed, threads=args.threads)
+    except (ValueError, FileNotFoundError) as e:
         print(f"wmtransfer {args.command}: {e}", file=sys.stderr)
         return 2
     return 0
@@ -293,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "as path, LABEL=path or TARGET/LABEL=path (unkeyed: offline ones for finetune/frozen_*, "
                    "online for finetune_agent, matched on the label's -<envset>)")
     p.add_argument("--baselines", nargs="*", default=[], help="DQN metrics.csv and random-policy CSV files")
+    p.add_argument("--frames-per-step", nargs="*", default=[], help="LABEL=REPEAT per run label with action "
+                   "repeat: its returns are also drawn against frames")
+    p.add_argument("--dqn-steps", nargs="*", default=[], help="ENVSET=STEPS: env steps of the DQN runs "
+                   "behind a set's datasets, added to its pre-training cost when count_dqn_steps is on")
     p.add_argument("--config", help=report_config_help)
     p.add_argument("--out", required=True, help="report folder, e.g. results/report/{study}")
     p.set_defaults(func=_cmd_plot_report)
@@ -303,14 +385,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder; writes table.csv and table.md")
     p.set_defaults(func=_cmd_make_tables)
 
-    p = sub.add_parser("latent-analysis", help="k-means and CCA of world-model latents vs player position")
+    p = sub.add_parser("summarise-findings", help="the study's findings page: each seed claim it can test, "
+                       "holds / does not hold / inconclusive with effect sizes and CIs")
+    p.add_argument("--study", required=True, help="study name (the page's title)")
+    p.add_argument("--table", required=True, help="aggregated table (.csv or .parquet)")
+    p.add_argument("--design", help="the study's envsets and targets (inline JSON or file): which targets "
+                   "are seen or unseen")
+    p.add_argument("--pretrain-summaries", nargs="*", default=[], help="as for plot-report (the "
+                   "compute-matched finding's cost)")
+    p.add_argument("--figures", help="figure folder of the study (the page links its figures)")
+    p.add_argument("--extras", nargs="*", default=[], help="latent.json, rollouts.json, aggregate.json, "
+                   "prediction_quality.json files summarised under 'Also in this study'")
+    p.add_argument("--config", help=report_config_help)
+    p.add_argument("--out", required=True, help="report folder; writes summary.md and summary.json")
+    p.set_defaults(func=_cmd_summarise_findings)
+
+    p = sub.add_parser("latent-analysis", help="k-means, CCA and a permutation test of world-model latents "
+                       "against the player's position (read from the game's state), per game")
     p.add_argument("--model", required=True, help="saved Dreamer (world_model.pt or agent.pt)")
-    p.add_argument("--episodes", nargs="+", required=True, help="episode .npz files or dataset folders")
+    p.add_argument("--games", nargs="+", required=True, help="games analysed one at a time (MinAtar; others "
+                   "are skipped: their state has no player position)")
     p.add_argument("--k", type=int, default=8, help="k-means clusters")
-    p.add_argument("--max-frames", type=int, default=100_000, help="frames analysed (seed 001: 100000)")
-    p.add_argument("--n-random", type=int, default=5, help="random-feature baselines drawn")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="folder; writes latent.json, latent.png, latent.svg")
+    p.add_argument("--max-frames", type=int, default=20_000, help="frames per game (seed 001: 100000)")
+    p.add_argument("--n-random", type=int, default=5, help="random-feature baselines drawn (in-sample CCA)")
+    p.add_argument("--n-perm", type=int, default=200, help="circular shifts of the permutation test")
+    p.add_argument("--seed", type=int, default=0, help="seeds the random play, the baselines and the shifts")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", required=True, help="folder; writes latent.json and latent_{game}.png/.svg")
     p.set_defaults(func=_cmd_latent_analysis)
 
     p = sub.add_parser("dream-rollouts", help="dreamed rollouts vs real frames, seen and unseen games")
@@ -321,8 +422,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
     p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and rollouts.json")
+    p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg/.gif and rollouts.json")
     p.set_defaults(func=_cmd_dream_rollouts)
+
+    p = sub.add_parser("compare-reconstructions", help="the same frames of unseen games reconstructed by "
+                       "models trained on one game and on sets of games (seed 003 fig. 8)")
+    p.add_argument("--models", nargs="+", required=True,
+                   help="LABEL=saved Dreamer (world_model.pt, agent.pt)")
+    p.add_argument("--games", nargs="+", required=True, help="games whose frames are reconstructed")
+    p.add_argument("--frames", type=int, default=5, help="frames per game (seed 003: five)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and reconstructions.json")
+    p.set_defaults(func=_cmd_compare_reconstructions)
+
+    p = sub.add_parser("prediction-quality", help="dreamed-frame error of world-model snapshots against "
+                       "pre-training updates (seed 002's 1M/3M/5M panels)")
+    p.add_argument("--snapshots", nargs="+", required=True, help="snapshot folders or update<N>.pt files, "
+                   "or N=path for other names (the final world_model.pt)")
+    p.add_argument("--seen", nargs="*", default=[], help="games of the pre-training set")
+    p.add_argument("--unseen", nargs="*", default=[], help="games outside the pre-training set")
+    p.add_argument("--context", type=int, default=5, help="frames observed before dreaming")
+    p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", required=True, help="folder; writes prediction_quality.png/.svg/.json")
+    p.set_defaults(func=_cmd_prediction_quality)
     return parser
 
 

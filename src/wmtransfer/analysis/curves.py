@@ -232,3 +232,11 @@ def order_conditions(conditions) -> list[str]:
         return (rank.get(base, len(rank)), base if base not in rank else "", label != base, label)
 
     return sorted({str(c) for c in conditions}, key=key)
+
+
+def prefill_end(table: pd.DataFrame, target: str | None = None) -> float:
+    """Env step where training starts: the first logged row with an update (over the runs of ``target``,
+    or all). Before it every condition acts at random, so their returns there agree by design."""
+    rows = select(table, target=target)
+    trained = rows[(rows["update"] > 0).fillna(False).to_numpy(dtype=bool)]
+    return float(trained["env_step"].min()) if len(trained) else 0.0

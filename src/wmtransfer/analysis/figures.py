@@ -13,11 +13,11 @@ report by :func:`condition_palette`.
 * :func:`plot_compute_matched`: return vs env steps with the pre-training cost added on the x axis of
   pre-trained conditions (seed 003 figure 7);
 * :func:`plot_per_level`: one panel per level/game, agents solid, baselines dashed (seed 003 figure 3);
-* :func:`plot_latent`: the latent analysis of seed 001 section 3.3 (:mod:`.latent_features`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -31,8 +31,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from .baselines import Baseline
-from .curves import base_condition, curves_by_seed, order_conditions, select
+from .curves import base_condition, curves_by_seed, order_conditions, prefill_end, select
 from .stats import StatsConfig, bootstrap_mean_ci, common_grid, nanmean, seeds_on_grid
+
+log = logging.getLogger(__name__)
 
 #: Conditions of pre-training runs (``{stage}/{envset}/seed{N}/metrics.csv`` aggregated with that stage).
 PRETRAIN_CONDITIONS = ("pretrain", "pretrain_agent")
@@ -109,6 +111,8 @@ def _draw(ax, band: Band, color, label: str, linestyle: str = "-") -> None:
 
 def _draw_baselines(ax, baselines: list[Baseline], game: str, grid: np.ndarray, cfg: StatsConfig,
                     palette: dict) -> list[str]:
+    """Draw the baselines of ``game``; returns caption phrases of what was drawn, one per baseline
+    (a study without DQN runs says nothing about DQN)."""
     drawn = []
     for b in baselines:
         if b.game != game:
@@ -116,6 +120,7 @@ def _draw_baselines(ax, baselines: list[Baseline], game: str, grid: np.ndarray, 
         if b.level is not None:
             ax.axhline(b.level, color=palette.get("random", "0.3"), linestyle=":", linewidth=1.5,
                        label=f"{b.label} ({b.episodes.size} ep.)")
+            drawn.append(f"{b.label} dotted (mean of {b.episodes.size} episodes)")
         elif b.curves:
             values = seeds_on_grid(b.curves, grid, cfg.smooth_window)
             if np.all(np.isnan(values)):
@@ -123,8 +128,30 @@ def _draw_baselines(ax, baselines: list[Baseline], game: str, grid: np.ndarray, 
             mean = nanmean(values, 0)
             ax.plot(grid, mean, color=palette.get("dqn", "0.3"), linestyle="--", linewidth=1.5,
                     label=f"{b.label} (n={len(b.curves)}, mean)")
-        drawn.append(b.label)
+            drawn.append(f"{b.label} dashed (mean over its {len(b.curves)} seed(s))")
     return drawn
+
+
+def _mark_prefill(ax, table: pd.DataFrame, target: str | None, x_scale: float = 1.0) -> float:
+    """Shade the random prefill (env steps before the first update): every condition acts at random
+    there, so their curves coincide by design. Returns its end (0: none)."""
+    end = prefill_end(table, target)
+    if end > 0:
+        ax.axvspan(0, end * x_scale, color="0.9", alpha=0.6, linewidth=0, zorder=0,
+                   label="random prefill (no updates yet)")
+    return end
+
+
+def _min_relative_span(ax, rel: float = 0.1) -> None:
+    """A linear y axis spans at least ``rel`` x the largest |value| shown, centred on the data: a loss
+    that moves by 0.008 around 0.95 is flat, and should look flat rather than fill the panel."""
+    if ax.get_yscale() != "linear":
+        return
+    lo, hi = ax.get_ylim()
+    need = rel * max(abs(lo), abs(hi))
+    if need > 0 and hi - lo < need:
+        mid = 0.5 * (lo + hi)
+        ax.set_ylim(mid - need / 2, mid + need / 2)
 
 
 def _ci_note(bands: dict[str, Band], cfg: StatsConfig, window: int | None = None) -> str:
@@ -155,31 +182,47 @@ def _new_figure(nrows: int = 1, ncols: int = 1, width: float = 6.4, height: floa
 
 
 def plot_returns(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: dict,
-                 baselines: list[Baseline] = (), metric: str = "episode_return"):
-    """Return vs env steps on ``target``, one line per condition, baselines of that game dashed/dotted."""
+                 baselines: list[Baseline] = (), metric: str = "episode_return",
+                 frames_per_step: dict[str, float] | None = None):
+    """Return vs env steps on ``target``, one line per condition, baselines of that game dashed/dotted.
+
+    ``frames_per_step``: label -> frames per agent step (action repeat); given, the x axis is frames
+    (agent steps times the label's repeat, 1 for labels not named), so an action-repeat ablation is
+    compared at equal frames as well as at equal agent steps (seed 002).
+    """
     rows = select(table, target=target, metric=metric)
     if rows.empty:
         return None
-    budget = float(select(table, target=target)["env_step"].max())
+    scale = {c: float((frames_per_step or {}).get(c, 1.0)) for c in rows["condition"].unique()}
+    budget = max(float(select(table, target=target, condition=c)["env_step"].max()) * k
+                 for c, k in scale.items())
     grid = common_grid(budget, cfg.grid_points)
+    xlabel = "frames (agent steps x action repeat)" if frames_per_step else "env steps"
     with matplotlib.rc_context(_STYLE):
         fig, axes = _new_figure()
         ax = axes[0, 0]
         bands = {}
+        prefill = 0.0 if frames_per_step else _mark_prefill(ax, table, target)
         for cond in order_conditions(rows["condition"].unique()):
-            band = summarise(select(rows, condition=cond), grid, cfg)
+            sub = select(rows, condition=cond)
+            if scale[cond] != 1.0:
+                sub = sub.assign(env_step=sub["env_step"] * scale[cond])
+            band = summarise(sub, grid, cfg)
             if band is not None:
                 bands[cond] = band
-                _draw(ax, band, palette[cond], cond)
-        drawn = _draw_baselines(ax, list(baselines), target, grid, cfg, palette)
-        _finish(ax, f"{target}: {RETURN_LABELS.get(metric, metric)}", "env steps",
-                RETURN_LABELS.get(metric, metric))
+                repeat = f", x{scale[cond]:g} frames" if scale[cond] != 1.0 else ""
+                _draw(ax, band, palette[cond], cond + repeat)
+        drawn = [] if frames_per_step else _draw_baselines(ax, list(baselines), target, grid, cfg, palette)
+        label = RETURN_LABELS.get(metric, metric)
+        _finish(ax, f"{target}: {label}", xlabel, label)
         ax.legend(loc="best", fontsize="small")
-    label = RETURN_LABELS.get(metric, metric)
-    caption = f"{label.capitalize()} against env steps on {target}, one line per condition. "
+    caption = f"{label.capitalize()} against {xlabel} on {target}, one line per condition. "
     caption += _ci_note(bands, cfg)
+    if prefill > 0:
+        caption += (f" Shaded: the random prefill (first {prefill:,.0f} env steps, before the first update), "
+                    "where every condition acts at random and the lines coincide by design.")
     if drawn:
-        caption += f" Baselines: {', '.join(drawn)} (DQN dashed, mean over its seeds; random policy dotted)."
+        caption += f" Baselines: {'; '.join(drawn)}."
     return fig, caption
 
 
@@ -214,7 +257,11 @@ def plot_wm_losses(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: 
         return None
     x_max = float(rows["update"].max())
     if zoom:
-        x_max = min(x_max, float(cfg.zoom_updates))
+        if x_max <= cfg.zoom_updates:
+            log.info("wm_loss zoom on %s: the runs end at update %.0f, inside the zoom window of %d updates "
+                     "(the full figure shows the same)", target, x_max, cfg.zoom_updates)
+            return None
+        x_max = float(cfg.zoom_updates)
     grid = common_grid(x_max, cfg.grid_points)
     ncols = min(3, len(terms))
     nrows = math.ceil(len(terms) / ncols)
@@ -235,6 +282,7 @@ def plot_wm_losses(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: 
             _finish(ax, TERM_LABELS.get(term, term), "updates (gradient steps)", term)
             ax.set_xlim(0, x_max)
             _log_scale_if_wide(ax)
+            _min_relative_span(ax)
         for j in range(len(terms), nrows * ncols):
             axes[j // ncols, j % ncols].set_visible(False)
         marks = []
@@ -264,13 +312,21 @@ def _finish_compute_matched(ax, title: str, metric: str, x_max: float) -> None:
     ax.legend(loc="best", fontsize="small")
 
 
+#: The compute-matched x axis is broken when the whole span exceeds the longest run by this factor (a
+#: 100,000-step pre-training cost would squeeze 1,800 agent steps into a sliver).
+BREAK_RATIO = 5.0
+
+
 def plot_compute_matched(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: dict,
                          costs: dict[str, float], metric: str = "episode_return"):
     """Return vs env steps where pre-trained conditions start at their pre-training cost (seed 003 fig. 7).
 
     ``costs`` maps a condition to the env steps its pre-training consumed (dataset steps of offline
     world-model pre-training, or env steps of online multi-task pre-training); conditions without a
-    cost (scratch) start at 0. ``None`` when no condition on this target has a cost.
+    cost (scratch) start at 0. ``None`` when no condition on this target has a cost. When the span is
+    more than :data:`BREAK_RATIO` times the longest run, the x axis is broken in two panels of equal
+    width, ``[0, run]`` and ``[smallest cost, end]``, so every curve is drawn at a readable scale (the
+    gap between them is stated on the figure and in the caption).
     """
     rows = select(table, target=target, metric=metric)
     if rows.empty:
@@ -279,33 +335,54 @@ def plot_compute_matched(table: pd.DataFrame, target: str, cfg: StatsConfig, pal
     shifts = {c: float(costs.get(c, 0.0)) for c in conditions}
     if not any(shifts.values()):
         return None
+    run = max(float(select(rows, condition=c)["env_step"].max()) for c in conditions)
     x_max = max(float(select(rows, condition=c)["env_step"].max()) + shifts[c] for c in conditions)
-    grid = common_grid(x_max, cfg.grid_points)
+    first_cost = min(v for v in shifts.values() if v > 0)
+    broken = x_max > BREAK_RATIO * run and first_cost > run
+    spans = [(0.0, run), (first_cost, x_max)] if broken else [(0.0, x_max)]
     bands = {}
+    pre_label = ""
     with matplotlib.rc_context(_STYLE):
-        fig, axes = _new_figure(width=7.2)
-        ax = axes[0, 0]
-        for cost in sorted({s for s in shifts.values() if s > 0}):
-            who = ", ".join(c for c in conditions if shifts[c] == cost)
-            ax.axvspan(0, cost, color="0.85", alpha=0.35, linewidth=0)
-            ax.axvline(cost, color="0.4", linestyle="--", linewidth=1.0)
-            ax.annotate(f"pre-training\n({who}):\n{cost:,.0f} steps", xy=(cost, 1.0),
-                        xycoords=("data", "axes fraction"), xytext=(-4, -4), textcoords="offset points",
-                        ha="right", va="top", fontsize="x-small", color="0.3")
-        for cond in conditions:
-            band = summarise(select(rows, condition=cond), grid, cfg, shift=shifts[cond])
-            if band is not None:
-                bands[cond] = band
-                _draw(ax, band, palette[cond], cond)
-        pre_label = _draw_online_pretraining(ax, table, target, metric, shifts, grid, cfg, palette, bands)
-        _finish_compute_matched(ax, f"{target}: {RETURN_LABELS.get(metric, metric)}, compute-matched",
-                                metric, x_max)
-    listed = "; ".join(f"{c}: {s:,.0f}" for c, s in shifts.items() if s > 0)
+        fig, axes = _new_figure(1, len(spans), width=7.2 / len(spans) + (0.6 if broken else 0.0))
+        for i, (lo, hi) in enumerate(spans):
+            ax = axes[0, i]
+            grid = np.linspace(lo, hi, cfg.grid_points)
+            for cost in sorted({v for v in shifts.values() if v > 0}):
+                who = ", ".join(c for c in conditions if shifts[c] == cost)
+                ax.axvspan(0, cost, color="0.85", alpha=0.35, linewidth=0)
+                ax.axvline(cost, color="0.4", linestyle="--", linewidth=1.0)
+                if lo <= cost <= hi:
+                    ax.annotate(f"pre-training\n({who}):\n{cost:,.0f} steps", xy=(cost, 1.0),
+                                xycoords=("data", "axes fraction"), xytext=(4, -4),
+                                textcoords="offset points", ha="left", va="top", fontsize="x-small",
+                                color="0.3")
+            for cond in conditions:
+                band = summarise(select(rows, condition=cond), grid, cfg, shift=shifts[cond])
+                if band is not None:
+                    bands.setdefault(cond, band)
+                    _draw(ax, band, palette[cond], cond)
+            label = _draw_online_pretraining(ax, table, target, metric, shifts, grid, cfg, palette, bands)
+            pre_label = pre_label or label
+            title = f"{target}: {RETURN_LABELS.get(metric, metric)}, compute-matched" if i == 0 else ""
+            _finish_compute_matched(ax, title, metric, hi)
+            ax.set_xlim(lo, hi)
+        if broken:
+            axes[0, 0].spines["right"].set_visible(False)
+            axes[0, 1].spines["left"].set_visible(False)
+            axes[0, 1].sharey(axes[0, 0])
+            axes[0, 1].set_title(f"x axis broken: {run:,.0f} to {first_cost:,.0f} env steps not drawn",
+                                 fontsize="small")
+    listed = "; ".join(f"{c}: {v:,.0f}" for c, v in shifts.items() if v > 0)
     caption = (f"{RETURN_LABELS.get(metric, metric).capitalize()} on {target} against env steps including "
-               f"the pre-training cost (env steps of pre-training data, added to the x axis of pre-trained "
+               f"the pre-training cost (env steps of pre-training data"
+               f"{', DQN runs included' if cfg.count_dqn_steps else ''}, added to the x axis of pre-trained "
                f"conditions: {listed}; shaded span"
-               f"{', amortised over the targets trained from it' if cfg.amortise_pretraining else ''}). "
-               + (pre_label + " " if pre_label else "") + _ci_note(bands, cfg))
+               f"{', amortised over the targets trained from it' if cfg.amortise_pretraining else ''}). ")
+    if broken:
+        caption += (f"The x axis is broken between {run:,.0f} and {first_cost:,.0f} env steps (the "
+                    f"pre-training cost is {first_cost / run:,.0f} times the runs' {run:,.0f} steps): left, "
+                    f"the runs without pre-training; right, those after it, each panel at its own scale. ")
+    caption += (pre_label + " " if pre_label else "") + _ci_note(bands, cfg)
     return fig, caption
 
 
@@ -402,6 +479,7 @@ def plot_per_level(table: pd.DataFrame, cfg: StatsConfig, palette: dict, baselin
     ncols = min(4, len(levels))
     nrows = math.ceil(len(levels) / ncols)
     bands = {}
+    drawn: list[str] = []
     with matplotlib.rc_context(_STYLE):
         fig, axes = _new_figure(nrows, ncols, width=4.4, height=3.3)
         for i, level in enumerate(levels):
@@ -417,15 +495,18 @@ def plot_per_level(table: pd.DataFrame, cfg: StatsConfig, palette: dict, baselin
                     bands[label] = band
                     dashed = base_condition(cond) in BASELINE_CONDITIONS
                     _draw(ax, band, palette[cond], label, "--" if dashed else "-")
-            _draw_baselines(ax, list(baselines), level, grid, cfg, palette)
+            drawn += _draw_baselines(ax, list(baselines), level, grid, cfg, palette)
             _finish(ax, level, "env steps", RETURN_LABELS.get(metric, metric))
             ax.legend(loc="best", fontsize="x-small")
         for j in range(len(levels), nrows * ncols):
             axes[j // ncols, j % ncols].set_visible(False)
         fig.suptitle(f"{RETURN_LABELS.get(metric, metric).capitalize()} per level")
     caption = (f"{RETURN_LABELS.get(metric, metric).capitalize()} per level (game of the episode), agents "
-               f"solid, per-level baselines dashed ({', '.join(BASELINE_CONDITIONS)}), random policy dotted; "
+               f"solid, per-level baseline agents ({', '.join(BASELINE_CONDITIONS)}) dashed; "
                f"'cond [set]' is a run on a set of games, its episodes split by game. ")
+    kinds = sorted({d.split(" (")[0] for d in drawn})
+    if kinds:
+        caption += f"Baselines: {', '.join(kinds)}. "
     caption += _ci_note(bands, cfg)
     return fig, caption
 
@@ -449,46 +530,3 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
             raise
         written.append(path)
     return written
-
-
-def plot_latent(top_feature: np.ndarray, player_x: np.ndarray, labels: np.ndarray, result: dict) -> Figure:
-    """Seed 001 section 3.3: best latent feature vs player x, correlations vs random features, clusters."""
-    res = result["x"]
-    rng = np.random.default_rng(0)
-    with matplotlib.rc_context(_STYLE):
-        fig, axes = _new_figure(1, 3, width=4.4, height=3.6)
-        ax = axes[0, 0]
-        jitter = player_x + rng.uniform(-0.15, 0.15, player_x.shape)
-        ax.scatter(jitter, top_feature, s=3, alpha=0.3, color=sns.color_palette("colorblind")[0],
-                   linewidths=0)
-        _finish(ax, f"feature {int(res['top_feature'])}: |r| = {res['top_feature_corr']:.2f}",
-                "player x (grid cells)", "feature value")
-        ax = axes[0, 1]
-        names = ["best single\nfeature |r|", "first canonical\ncorrelation"]
-        pos = np.arange(2)
-        bars = [("world-model latents", res, sns.color_palette("colorblind")[0], ("top_feature_corr", "cca"))]
-        if "x_untrained" in result:
-            bars.append(("untrained same model", result["x_untrained"], sns.color_palette("colorblind")[1],
-                         ("top_feature_corr", "cca")))
-        bars.append(("random Gaussian features", res, "0.6", ("random_top_corr", "random_cca")))
-        width = 0.8 / len(bars)
-        for i, (label, src, color, keys) in enumerate(bars):
-            ax.bar(pos + (i - (len(bars) - 1) / 2) * width, [src[k] for k in keys], width, label=label,
-                   color=color)
-        ax.set_xticks(pos, names)
-        ax.set_ylim(0, 1.05)
-        _finish(ax, "correlation with player x", "", "correlation", sci_x=False)
-        ax.legend(loc="upper left", fontsize="x-small")
-        ax = axes[0, 2]
-        k = int(labels.max()) + 1
-        xs = np.clip(np.rint(player_x).astype(int), 0, None)
-        counts = np.zeros((k, xs.max() + 1))
-        np.add.at(counts, (labels, xs), 1)
-        frac = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-        im = ax.imshow(frac, aspect="auto", cmap="viridis", origin="lower")
-        fig.colorbar(im, ax=ax, label="fraction of the cluster's frames")
-        ax.grid(False)
-        _finish(ax, f"k-means (k={k}) vs player x", "player x (grid cells)", "cluster")
-        fig.suptitle(f"Latent space vs player position ({result['frames']:,} frames, "
-                     f"{result['features']} features)")
-    return fig

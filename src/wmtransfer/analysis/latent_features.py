@@ -2,12 +2,13 @@
 
 The features of frame t are the RSSM posterior state ``[z_t, h_t]`` (``Latent.feat()``, the model state
 the heads and the actor read) after observing the episode up to t with its recorded actions. The target
-variable is the player's position: in every MinAtar game the first observation channel is the player
-(breakout paddle, asterix player, freeway chicken, seaquest sub front, space_invaders cannon), so its
-centre of mass gives (x, y) in grid cells. :func:`run_latent_analysis` writes ``latent.json`` (k-means
-cluster sizes and mean player x per cluster; CCA and best single-feature correlation against x and
-(x, y), each next to two baselines: random Gaussian features of the same shape (seed 001's baseline)
-and the features of the same architecture freshly initialised) and ``latent.png/.svg``.
+variable is the player's position read from the game's state (``MinAtarGame.player_position``), one game
+at a time (pooling games mixes players that never move along an axis, e.g. the freeway chicken's x).
+Frames come from seeded uniform random play, so the player visits many positions. Per game and moving
+axis, :func:`run_latent_analysis` reports the held-out correlation (ridge fit on half the episodes,
+tested on the others) and its permutation p-value against per-episode circular shifts, next to two
+baselines: the same architecture freshly initialised and Gaussian features (seed 001's); in-sample CCA
+and best single feature as seed 001 computed them; and k-means clusters against the position.
 """
 
 from __future__ import annotations
@@ -18,18 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .curves import atomic_write
-from .latent import cca, kmeans, latent_vs_target
-
-
-def player_position(obs: np.ndarray, channel: int = 0) -> np.ndarray:
-    """Centre of mass (x, y) of ``obs[:, channel]`` for (T, C, H, W) frames; NaN where it is empty."""
-    plane = np.asarray(obs[:, channel], dtype=float)  # (T, H, W)
-    mass = plane.sum((1, 2))
-    h, w = plane.shape[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x = (plane.sum(1) * np.arange(w)).sum(1) / mass
-        y = (plane.sum(2) * np.arange(h)).sum(1) / mass
-    return np.stack([np.where(mass > 0, x, np.nan), np.where(mass > 0, y, np.nan)], 1)
+from .latent import kmeans, latent_vs_target, permutation_test
 
 
 def episode_features(agent, ep: dict[str, np.ndarray]) -> np.ndarray:
@@ -48,77 +38,185 @@ def episode_features(agent, ep: dict[str, np.ndarray]) -> np.ndarray:
     return post.feat()[0].cpu().numpy()
 
 
-def collect(agent, episode_files: list[str | Path], max_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features and player positions of frames with a visible player, up to ``max_frames``."""
-    from ..data.episodes import read_episode
-
-    feats, pos = [], []
-    total = 0
-    for path in episode_files:
-        ep = read_episode(path)
-        f, p = episode_features(agent, ep), player_position(ep["obs"])
-        keep = ~np.isnan(p[:, 0])
-        feats.append(f[keep])
-        pos.append(p[keep])
-        total += int(keep.sum())
-        if total >= max_frames:
-            break
-    if not feats:
-        raise ValueError("no episode files given")
-    return np.concatenate(feats)[:max_frames], np.concatenate(pos)[:max_frames]
+#: Longest stretch of consecutive frames shifted as one unit in the permutation test.
+BLOCK = 100
 
 
-def episode_paths(specs: list[str | Path]) -> list[Path]:
-    """Episode files from files and folders (a folder contributes its ``**/*.npz``, sorted); several
-    folders (the datasets of a set's games) are interleaved file by file, so a frame budget that stops
-    early still samples every game."""
-    groups = [sorted(Path(s).rglob("*.npz")) if Path(s).is_dir() else [Path(s)] for s in specs]
-    out: list[Path] = []
-    for i in range(max((len(g) for g in groups), default=0)):
-        out.extend(g[i] for g in groups if i < len(g))
-    return out
+class NoPositionError(ValueError):
+    """A game whose state exposes no player position (Atari, Mario): the analysis is skipped."""
 
 
-def run_latent_analysis(model_path: str | Path, episode_files: list[str | Path], out_dir: str | Path,
-                        k: int = 8, max_frames: int = 100_000, n_random: int = 5, seed: int = 0,
+def play_frames(game_id: str, n_frames: int, seed: int,
+                max_episode_steps: int = 1000) -> dict[str, np.ndarray]:
+    """``n_frames`` frames of seeded uniform random play with the player's position read from the game's
+    state at every frame: obs (N, C, H, W), action (N,) (``action[i]`` led to ``obs[i]``), is_first,
+    episode index and pos (N, 2) = (x, y) grid cells."""
+    from .. import games
+
+    env = games.make(game_id, seed=seed)
+    base = getattr(env, "unwrapped", env)
+    if not hasattr(base, "player_position"):
+        env.close()
+        raise NoPositionError(f"{game_id}: the game's state exposes no player position (only MinAtar does)")
+    rng = np.random.default_rng(seed)
+    obs_l, act_l, first_l, ep_l, pos_l = [], [], [], [], []
+    episode = 0
+    try:
+        while len(obs_l) < n_frames:
+            obs, _ = env.reset()
+            a, first, steps = 0, True, 0
+            while len(obs_l) < n_frames:
+                obs_l.append(obs)
+                act_l.append(a)
+                first_l.append(first)
+                ep_l.append(episode)
+                pos_l.append(base.player_position())
+                a = int(rng.integers(env.action_space.n))
+                obs, _, terminated, truncated, _ = env.step(a)
+                first, steps = False, steps + 1
+                if terminated or truncated or steps >= max_episode_steps:
+                    break
+            episode += 1
+    finally:
+        env.close()
+    return {"obs": np.stack(obs_l), "action": np.asarray(act_l, dtype=np.int64),
+            "is_first": np.asarray(first_l), "episode": np.asarray(ep_l),
+            "pos": np.asarray(pos_l, dtype=float)}
+
+
+def frames_features(agent, frames: dict[str, np.ndarray]) -> np.ndarray:
+    """Posterior features of every frame, episode by episode (each starts from the RSSM's initial state)."""
+    out = []
+    for e in np.unique(frames["episode"]):
+        idx = frames["episode"] == e
+        out.append(episode_features(agent, {k: frames[k][idx] for k in ("obs", "action", "is_first")}))
+    return np.concatenate(out)
+
+
+def analyse_game(agent, untrained, game_id: str, k: int, max_frames: int, n_random: int, n_perm: int,
+                 seed: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The seed 001 section 3.3 analysis on one game; returns (result, trained features, positions)."""
+    frames = play_frames(game_id, max_frames, seed)
+    pos = frames["pos"]
+    # Blocks of at most BLOCK frames within an episode: the permutation test shifts within them and
+    # alternates them between fit and test, so a game whose random play rarely ends still splits.
+    lengths = np.unique(frames["episode"], return_counts=True)[1]
+    step_in_episode = np.concatenate([np.arange(n) for n in lengths])
+    groups = frames["episode"] * 1_000_000 + step_in_episode // BLOCK
+    feats = frames_features(agent, frames)
+    plain = frames_features(untrained, frames)
+    gauss = np.random.default_rng(seed).standard_normal(feats.shape)
+    axes = [a for a, i in (("x", 0), ("y", 1)) if np.std(pos[:, i]) > 0]
+    result = {"game": game_id, "frames": int(len(pos)), "episodes": int(len(np.unique(frames["episode"]))),
+              "features": int(feats.shape[1]), "positions_from": "game state", "axes": axes}
+    for axis in axes:
+        y = pos[:, 0 if axis == "x" else 1]
+        result[axis] = {name: {**permutation_test(f, y, groups, n_perm, seed=seed)}
+                        for name, f in (("trained", feats), ("untrained", plain), ("gaussian", gauss))}
+        result[axis]["in_sample"] = latent_vs_target(feats, y, n_random, seed=seed)
+        result[axis]["counts"] = {str(int(v)): int(c) for v, c in zip(*np.unique(y, return_counts=True),
+                                                                     strict=True)}
+    km = kmeans(feats, k, seed=seed)
+    result["kmeans"] = {"k": k, "inertia": km.inertia, "clusters": [
+        {"cluster": j, "frames": int((km.labels == j).sum()),
+         "mean_position": pos[km.labels == j].mean(0).tolist() if np.any(km.labels == j) else None}
+        for j in range(k)]}
+    result["labels"] = km.labels
+    return result, feats, pos
+
+
+def plot_game(result: dict, feats: np.ndarray, pos: np.ndarray):
+    """Best feature vs the player's position, held-out correlations against both baselines and the
+    permutation null, cluster occupancy per position."""
+    import matplotlib
+    import seaborn as sns
+
+    from .figures import _STYLE, _finish, _new_figure
+
+    axis = result["axes"][0]
+    y = pos[:, 0 if axis == "x" else 1]
+    res = result[axis]
+    colours = sns.color_palette("colorblind")
+    with matplotlib.rc_context(_STYLE):
+        fig, axes = _new_figure(1, 3, width=4.4, height=3.6)
+        ax = axes[0, 0]
+        top = int(res["in_sample"]["top_feature"])
+        jitter = y + np.random.default_rng(0).uniform(-0.15, 0.15, y.shape)
+        ax.scatter(jitter, feats[:, top], s=3, alpha=0.3, color=colours[0], linewidths=0)
+        _finish(ax, f"feature {top}: |r| = {res['in_sample']['top_feature_corr']:.2f}",
+                f"player {axis} (grid cells, game state)", "feature value", sci_x=False)
+        ax = axes[0, 1]
+        names = ["trained", "untrained", "gaussian"]
+        values = [res[n]["heldout_corr"] for n in names]
+        ax.bar(range(3), values, color=[colours[0], colours[1], "0.6"])
+        for i, n in enumerate(names):
+            ax.plot([i - 0.4, i + 0.4], [res[n]["null_95"]] * 2, color="k", linestyle=":", linewidth=1.2)
+            ax.annotate(f"p={res[n]['p_value']:.3f}", (i, max(values[i], 0) + 0.02), ha="center",
+                        fontsize="x-small")
+        ax.set_xticks(range(3), ["world model", "untrained\nsame model", "Gaussian\nfeatures"])
+        ax.set_ylim(min(0.0, min(values)) - 0.05, 1.1)
+        _finish(ax, "held-out correlation (dotted: 95% of null)", "", "correlation", sci_x=False)
+        ax = axes[0, 2]
+        labels = result["labels"]
+        k = int(labels.max()) + 1
+        xs = np.clip(np.rint(y).astype(int), 0, None)
+        counts = np.zeros((k, xs.max() + 1))
+        np.add.at(counts, (labels, xs), 1)
+        frac = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        im = ax.imshow(frac, aspect="auto", cmap="viridis", origin="lower")
+        fig.colorbar(im, ax=ax, label="fraction of the cluster's frames")
+        ax.grid(False)
+        _finish(ax, f"k-means (k={k}) vs player {axis}", f"player {axis}", "cluster", sci_x=False)
+        fig.suptitle(f"{result['game']}: latent state vs the player's position ({result['frames']:,} frames, "
+                     f"{result['episodes']} episodes, {result['features']} features)")
+    return fig
+
+
+def run_latent_analysis(model_path: str | Path, games: list[str], out_dir: str | Path, k: int = 8,
+                        max_frames: int = 20_000, n_random: int = 5, n_perm: int = 200, seed: int = 0,
                         threads: int = 1) -> dict:
-    """Load ``model_path`` (a saved Dreamer: world_model.pt or agent.pt), analyse, write the outputs.
-
-    ``episode_files`` may name folders (see :func:`episode_paths`); frames are taken in file order until
-    ``max_frames`` frames with a visible player are collected (seed 001 used 100,000 Breakout frames).
-    """
+    """Seed 001 section 3.3 per game: frames of seeded random play, the player's position read from the
+    game's state, the model's posterior features, k-means, CCA, and the held-out correlation with its
+    permutation test next to the untrained model and Gaussian features. Writes ``latent.json`` and
+    ``latent_{game}.png/.svg`` into ``out_dir``. Games without a position in their state (Atari, Mario)
+    are skipped with the reason in ``latent.json``."""
     import torch
 
     from ..dreamer import Dreamer
+    from .figures import save_figure
 
     torch.manual_seed(seed)
     if threads > 0:
         torch.set_num_threads(threads)
-    episode_files = episode_paths(episode_files)
     agent = Dreamer.load(model_path)
-    features, pos = collect(agent, episode_files, max_frames)
-    x = pos[:, 0]
-    # Second baseline: the same architecture, freshly initialised (a random network already encodes
-    # where the player is; Gaussian features do not), on the same frames.
     untrained = Dreamer(agent.cfg, agent.obs_shape, agent.n_actions)
-    untrained_feats, _ = collect(untrained, episode_files, max_frames)
-    km = kmeans(features, k, seed=seed)
-    clusters = [{"cluster": j, "frames": int((km.labels == j).sum()),
-                 "mean_player_x": float(np.mean(x[km.labels == j])) if np.any(km.labels == j) else None}
-                for j in range(k)]
-    result = {
-        "model": str(model_path), "frames": int(len(x)), "features": int(features.shape[1]),
-        "x": latent_vs_target(features, x, n_random, seed=seed),
-        "x_untrained": latent_vs_target(untrained_feats, x, 1, seed=seed),
-        "xy_cca": cca(features, pos).correlations.tolist(),
-        "kmeans": {"k": k, "inertia": km.inertia, "clusters": clusters},
-    }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from .figures import plot_latent, save_figure
+    out: dict = {"model": str(model_path), "games": {}, "skipped": {}}
+    import matplotlib.pyplot as plt
 
-    top = int(result["x"]["top_feature"])
-    fig = plot_latent(features[:, top], x, km.labels, result)
-    save_figure(fig, out_dir, "latent")
-    atomic_write(out_dir / "latent.json", lambda p: Path(p).write_text(json.dumps(result, indent=2)))
-    return result
+    for game in games:
+        try:
+            result, feats, pos = analyse_game(agent, untrained, game, k, max_frames, n_random, n_perm, seed)
+        except NoPositionError as e:
+            out["skipped"][game] = str(e)
+            continue
+        fig = plot_game(result, feats, pos)
+        save_figure(fig, out_dir, f"latent_{game}")
+        plt.close(fig)
+        result.pop("labels")
+        out["games"][game] = result
+    parts = []
+    for game, r in out["games"].items():
+        if not r["axes"]:
+            continue
+        a = r["axes"][0]
+        t, u, g = r[a]["trained"], r[a]["untrained"], r[a]["gaussian"]
+        parts.append(f"{game} {a}: {t['heldout_corr']:.2f} (p={t['p_value']:.3f}) vs untrained "
+                     f"{u['heldout_corr']:.2f}, Gaussian {g['heldout_corr']:.2f}")
+    out["summary"] = ("Latent analysis (player position from the game state, held-out correlation and "
+                      "permutation p over per-episode circular shifts): " + ("; ".join(parts) or "no game"))
+    if out["skipped"]:
+        out["summary"] += "; skipped: " + "; ".join(out["skipped"].values())
+    atomic_write(out_dir / "latent.json", lambda p: Path(p).write_text(json.dumps(out, indent=2) + "\n"))
+    return out

@@ -2,10 +2,13 @@
 
 Files written by :func:`build_figures` (each figure as ``.png`` and ``.svg``; ``{target}`` made path-safe):
 
-* ``return_{target}``: train episode return vs env steps (and ``eval_return_{target}`` when evaluated);
+* ``return_{target}``: train episode return vs env steps (and ``eval_return_{target}`` when evaluated;
+  ``return_frames_{target}`` against frames when an ablation repeats actions);
 * ``wm_loss_{target}``, ``wm_loss_zoom_{target}``: world-model loss terms vs updates, all / first 5000;
 * ``compute_matched_{target}``: return vs env steps incl. pre-training cost (when a cost is known);
 * ``per_level_return``: one panel per level/game, baselines dashed;
+* ``aggregate``: with two or more targets, rliable's IQM, probability of improvement over scratch and
+  performance profiles with stratified bootstrap CIs (:mod:`.aggregate`, also ``aggregate.json``);
 * ``figures.json`` (name -> files, caption) and ``captions.md``.
 
 :func:`build_tables` writes ``table.csv`` and ``table.md``. A figure with nothing to draw is skipped with a
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .aggregate import build_aggregate
 from .baselines import Baseline
 from .curves import MetricsError, atomic_write
 from .figures import (
@@ -113,12 +117,21 @@ def resolve_costs(summaries: list[PretrainSummary], runs,
     return out
 
 
-def pretrain_costs(specs: list[str], table: pd.DataFrame,
-                   amortise: bool = False) -> dict[str, dict[str, float]]:
-    """``{target: {label: cost}}`` for the runs of ``table`` from the summary ``specs``."""
+def pretrain_costs(specs: list[str], table: pd.DataFrame, amortise: bool = False,
+                   dqn_steps: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """``{target: {label: cost}}`` for the runs of ``table`` from the summary ``specs``.
+
+    ``dqn_steps``: envset -> env steps of the DQN runs that produced its datasets; given, an offline
+    pre-training costs its dataset's steps plus these (the DQN policies are part of the price).
+    """
     runs = table[["target", "condition"]].drop_duplicates().itertuples(index=False, name=None)
+    summaries = read_pretrain_summaries(specs)
+    if dqn_steps:
+        summaries = [PretrainSummary(s.path, s.key, s.kind, s.envset,
+                                     s.cost + float(dqn_steps.get(s.envset or "", 0.0)))
+                     if s.kind == "offline" else s for s in summaries]
     out: dict[str, dict[str, float]] = {}
-    for (target, label), cost in resolve_costs(read_pretrain_summaries(specs), runs, amortise).items():
+    for (target, label), cost in resolve_costs(summaries, runs, amortise).items():
         out.setdefault(target, {})[label] = cost
     return out
 
@@ -128,10 +141,13 @@ def _safe(name: str) -> str:
 
 
 def build_figures(table: pd.DataFrame, out_dir: str | Path, cfg: StatsConfig | None = None,
-                  costs: dict[str, dict[str, float]] | None = None, baselines: list[Baseline] = ()) -> dict:
+                  costs: dict[str, dict[str, float]] | None = None, baselines: list[Baseline] = (),
+                  frames_per_step: dict[str, float] | None = None) -> dict:
     """Draw every figure of the study table into ``out_dir``; returns the manifest (also written).
 
-    ``costs``: ``{target: {label: pre-training env steps}}`` (:func:`pretrain_costs`).
+    ``costs``: ``{target: {label: pre-training env steps}}`` (:func:`pretrain_costs`);
+    ``frames_per_step``: label -> action repeat; where a target has a label with a repeat other than 1,
+    its returns are also drawn against frames (``return_frames_{target}``).
     """
     cfg = cfg or StatsConfig()
     out_dir = Path(out_dir)
@@ -153,12 +169,31 @@ def build_figures(table: pd.DataFrame, out_dir: str | Path, cfg: StatsConfig | N
         for metric in ("episode_return", "eval_return"):
             name = f"return_{t}" if metric == "episode_return" else f"eval_return_{t}"
             emit(name, plot_returns(table, target, cfg, palette, baselines, metric))
+        labels = set(table.loc[table["target"] == target, "condition"])
+        repeats = {k: v for k, v in (frames_per_step or {}).items() if k in labels}
+        if any(v != 1 for v in repeats.values()):
+            emit(f"return_frames_{t}", plot_returns(table, target, cfg, palette, metric="episode_return",
+                                                    frames_per_step=repeats))
         emit(f"wm_loss_{t}", plot_wm_losses(table, target, cfg, palette))
         emit(f"wm_loss_zoom_{t}", plot_wm_losses(table, target, cfg, palette, zoom=True))
         target_costs = (costs or {}).get(target, {})
         emit(f"compute_matched_{t}", plot_compute_matched(table, target, cfg, palette, target_costs))
     emit("per_level_return", plot_per_level(table, cfg, palette, baselines))
     emit("compute_matched_mean", plot_compute_matched_mean(table, cfg, palette, costs or {}))
+    random_levels = {b.game: b.level for b in baselines if b.level is not None}
+    result = build_aggregate(table, out_dir, cfg, random_levels)
+    if result is None:
+        log.info("figure aggregate: fewer than two targets with the same labels and seeds, skipped")
+    else:
+        manifest["aggregate"] = {
+            "files": ["aggregate.png", "aggregate.svg"],
+            "caption": result["summary"] + (
+                ". Left: interquartile mean (IQM) of the normalised final returns of all runs and targets; "
+                "middle: probability that a run of the label beats a scratch run on the same target, "
+                "averaged over targets; right: performance profile (fraction of runs above each normalised "
+                "score). Normalised per target: 0 = random policy (else the worst run), 1 = the best run. "
+                "Bars and bands: stratified bootstrap CIs (runs resampled within each target), "
+                "rliable's statistics (Agarwal et al. 2021).")}
 
     atomic_write(out_dir / "figures.json", lambda p: Path(p).write_text(json.dumps(manifest, indent=2)))
     lines = ["# Figures", ""] + [f"## {n}\n\n![{n}]({v['files'][0]})\n\n{v['caption']}\n" for n, v in

@@ -13,11 +13,17 @@ Definitions (``B`` = budget, the last grid point; ``y(x)`` a seed's curve on the
   units, so conditions with one budget compare directly;
 * steps to threshold = the first grid ``x`` with ``y(x) >= threshold``; NaN when never reached;
 * speed-up of a condition against scratch = mean steps-to-threshold of scratch / mean of the condition,
-  over the seeds that reached it (both CIs by resampling each group's seeds independently).
+  over the seeds that reached it (both CIs by resampling each group's seeds independently);
+* effect of a condition against another = difference of their means over seeds, CI by resampling each
+  group's seeds independently (:func:`difference_ci`), and a verdict on a predicted direction
+  (:func:`verdict`): *holds* when the CI lies on the predicted side of zero, *does not hold* when it lies
+  on the other side, *inconclusive* when it contains zero or either group has fewer than ``min_seeds``.
+  A ratio (speed-up) is only reported when its own verdict is not inconclusive (:func:`ratio_verdict`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,13 +69,26 @@ class StatsConfig:
     #: Compute-matched figure: divide a pre-training cost by the number of targets trained from it (one
     #: pre-training serves every fine-tuned target, seed 003 figure 7); False charges it to each target.
     amortise_pretraining: bool = False
+    #: Fewest seeds per group for a verdict or a speed-up; below it the report says "inconclusive" (a
+    #: percentile bootstrap over one or two seeds has no width worth the name).
+    min_seeds: int = 3
+    #: "Early" world-model losses: the mean over the first this many updates (seed 001: the fine-tuned
+    #: loss is below scratch's from the first updates, the largest gap near update 1000 on Atari).
+    early_updates: int = 50
+    #: "Early" returns: the mean return over this first fraction of the budget (seed 001: the fine-tuned
+    #: agent's lead is largest in the first 10k of 100k steps on MinAtar, 10k-20k on Atari Breakout).
+    early_frac: float = 0.2
+    #: Compute-matched figure: also charge the env steps of the DQN runs that produced the pre-training
+    #: datasets (summary key ``dqn_env_steps``), not only the steps of the datasets themselves.
+    count_dqn_steps: bool = False
 
     def __post_init__(self) -> None:
         checks = {"grid_points": self.grid_points >= 2, "smooth_window": self.smooth_window >= 1,
                   "loss_smooth_window": self.loss_smooth_window >= 1,
                   "last_frac": 0 < self.last_frac <= 1, "threshold_frac": 0 < self.threshold_frac <= 1,
                   "n_boot": self.n_boot >= 1, "ci_level": 0 < self.ci_level < 1,
-                  "zoom_updates": self.zoom_updates >= 1}
+                  "zoom_updates": self.zoom_updates >= 1, "min_seeds": self.min_seeds >= 2,
+                  "early_updates": self.early_updates >= 1, "early_frac": 0 < self.early_frac <= 1}
         bad = ", ".join(f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok)
         if bad:
             raise ConfigError(f"report: out of range: {bad}")
@@ -261,5 +280,84 @@ def speedup_ci(ref_steps: np.ndarray, cond_steps: np.ndarray, n_boot: int = 2000
     c = cond[rng.integers(0, cond.size, size=(n_boot, cond.size))].mean(1)
     ratio = _ratio(r, c)
     alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(ratio, [alpha, 1.0 - alpha])
+    with np.errstate(invalid="ignore"):  # inf - inf between two unbounded resamples: NaN, not a warning
+        low, high = np.quantile(ratio, [alpha, 1.0 - alpha])
     return CI(point, float(low), float(high), int(cond.size))
+
+
+#: The three answers a finding can get.
+HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """``mean(a) - mean(b)`` over seeds with its bootstrap CI; ``n_a``/``n_b`` seeds behind each mean."""
+
+    mean: float
+    low: float
+    high: float
+    n_a: int
+    n_b: int
+
+
+def difference_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: float = 0.95,
+                  seed: int = 0) -> Effect:
+    """Difference of means ``a - b`` (one value per seed in each group, NaN dropped) with a percentile
+    bootstrap CI that resamples each group's seeds independently. ``b`` may be empty: then the effect is
+    ``mean(a)`` with a one-sample CI (for values that are already per-seed differences). low/high are NaN
+    when a group has fewer than two values."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0:
+        return Effect(float("nan"), float("nan"), float("nan"), 0, int(b.size))
+    point = float(a.mean() - (b.mean() if b.size else 0.0))
+    if a.size < 2 or (b.size and b.size < 2):
+        return Effect(point, float("nan"), float("nan"), int(a.size), int(b.size))
+    rng = np.random.default_rng(seed)
+    boot = a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(1)
+    if b.size:
+        boot = boot - b[rng.integers(0, b.size, size=(n_boot, b.size))].mean(1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
+    return Effect(point, float(low), float(high), int(a.size), int(b.size))
+
+
+def verdict(effect: Effect, direction: int, min_seeds: int = 3) -> tuple[str, str]:
+    """``(answer, reason)`` for the claim that ``effect`` has the sign of ``direction`` (+1 or -1).
+
+    *holds*: every group has at least ``min_seeds`` seeds and the CI lies strictly on the predicted side
+    of zero; *does not hold*: the CI lies strictly on the other side; *inconclusive* otherwise, with the
+    reason (too few seeds, no CI, or a CI that contains zero).
+    """
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    sizes = [effect.n_a] + ([effect.n_b] if effect.n_b else [])
+    if min(sizes) < min_seeds:
+        return INCONCLUSIVE, f"{min(sizes)} seed(s) in a group, fewer than the {min_seeds} a verdict needs"
+    if not (math.isfinite(effect.low) and math.isfinite(effect.high)):
+        return INCONCLUSIVE, "no finite confidence interval"
+    low, high = sorted((effect.low * direction, effect.high * direction))
+    if low > 0:
+        return HOLDS, "the CI excludes zero on the predicted side"
+    if high < 0:
+        return DOES_NOT_HOLD, "the CI excludes zero on the other side"
+    return INCONCLUSIVE, "the CI contains zero (no effect)"
+
+
+def ratio_verdict(ci: CI, n_ref: int, min_seeds: int = 3) -> tuple[str, str]:
+    """Whether a ratio (a speed-up, ``ci``) may be printed: ``(answer, reason)`` with *holds* (the CI lies
+    above 1), *does not hold* (below 1) or *inconclusive*: fewer than ``min_seeds`` seeds reached the
+    threshold in either group (``n_ref`` for the reference, ``ci.n`` for the condition), a CI that is not
+    finite (a threshold reached at step 0 gives ``inf``), or a CI that contains 1 (no effect)."""
+    if min(ci.n, n_ref) < min_seeds:
+        return INCONCLUSIVE, (f"{min(ci.n, n_ref)} seed(s) reached the threshold in a group, fewer than "
+                              f"{min_seeds}")
+    values = (ci.mean, ci.low, ci.high)
+    if not all(math.isfinite(v) for v in values):
+        return INCONCLUSIVE, "no finite confidence interval"
+    if ci.low > 1.0:
+        return HOLDS, "the CI lies above 1"
+    if ci.high < 1.0:
+        return DOES_NOT_HOLD, "the CI lies below 1"
+    return INCONCLUSIVE, "the CI contains 1 (no effect)"

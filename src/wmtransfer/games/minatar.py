@@ -20,6 +20,11 @@ GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
 CHANNELS = {"asterix": 4, "breakout": 4, "freeway": 7, "seaquest": 10, "space_invaders": 6}
 N_CHANNELS = 10
 N_ACTIONS = 6
+#: Where each game keeps its player's grid cell: (x, y), each an attribute of MinAtar's game object or a
+#: constant (the breakout paddle and the space invaders cannon stay on row 9, the freeway chicken in
+#: column 4).
+PLAYER_POSITION = {"asterix": ("player_x", "player_y"), "breakout": ("pos", 9), "freeway": (4, "pos"),
+                   "seaquest": ("sub_x", "sub_y"), "space_invaders": ("pos", 9)}
 OBS_SHAPE = (N_CHANNELS, 10, 10)
 
 
@@ -80,6 +85,11 @@ class MinAtarGame(Game):
                 r, terminal = self._env.act(action)
                 reward += r
         return self._obs(), float(reward), bool(terminal), False, {"game": self.game_id}
+
+    def player_position(self) -> tuple[int, int]:
+        """The player's (x, y) grid cell (column, row) read from the game's state, not from the frame."""
+        return tuple(int(getattr(self._game, a)) if isinstance(a, str) else int(a)
+                     for a in PLAYER_POSITION[self.name])
 
     def render(self):
         if self.render_mode != "rgb_array":
