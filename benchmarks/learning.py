@@ -83,7 +83,7 @@ def train(args: argparse.Namespace) -> None:
                                   out.with_suffix(".log")))
         csv = args.runs / game / "random.csv"
         if "random" in algos and not csv.exists():
-            queue.append((exe + ["evaluate-random-policy", "--game", game, "--episodes", "100",
+            queue.append((exe + ["random-baseline", "--game", game, "--episodes", "100",
                                  "--out", str(csv)], csv.with_suffix(".log")))
     running: list[subprocess.Popen] = []
     while queue or running:

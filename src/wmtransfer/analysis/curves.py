@@ -15,15 +15,16 @@ Where a run comes from is read from its path:
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .. import conditions
+from ..io import atomic_write  # noqa: F401 - the analysis modules import it from here
 
 #: Columns every metrics.csv row carries (the x axes); ``env_step`` is required, the others may be absent.
 AXIS_COLUMNS = ("env_step", "update", "wall_time")
@@ -35,8 +36,7 @@ LONG_COLUMNS = (
 )
 
 #: Conditions in legend/table order (the conditions of SPEC.md, then pre-training and baseline runs).
-KNOWN_CONDITIONS = ("scratch", "finetune", "frozen_rssm", "frozen_wm", "finetune_agent", "pretrain",
-                    "pretrain_agent", "dqn", "random")
+KNOWN_CONDITIONS = (*conditions.NAMES, "pretrain", "pretrain_agent", "dqn", "random")
 
 _SEED_DIR = re.compile(r"^seed(\d+)$")
 
@@ -158,17 +158,6 @@ def aggregate(paths: Iterable[str | Path], study: str | None = None) -> pd.DataF
                              ignore_index=True)
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_table(table: pd.DataFrame, out: str | Path) -> list[Path]:

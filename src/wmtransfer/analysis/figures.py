@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ..io import atomic_write
 from .baselines import Baseline
 from .curves import base_condition, curves_by_seed, order_conditions, prefill_end, select
 from .stats import StatsConfig, bootstrap_mean_ci, common_grid, nanmean, seeds_on_grid
@@ -42,12 +41,14 @@ PRETRAIN_CONDITIONS = ("pretrain", "pretrain_agent")
 BASELINE_CONDITIONS = ("scratch", "dqn")
 #: World-model loss terms of the metrics CSV contract, in panel order.
 WM_TERMS = ("wm_loss", "wm_image", "wm_reward", "wm_discount", "wm_kl", "wm_prior_entropy",
-            "wm_post_entropy")
+            "wm_post_entropy", "wm_probe_swap", "wm_probe_info")
 TERM_LABELS = {
     "wm_loss": "total world-model loss", "wm_image": "image loss (-log p)",
     "wm_reward": "reward loss (-log p)", "wm_discount": "discount loss (-log p)", "wm_kl": "KL loss",
     "wm_prior_entropy": "prior entropy (nats)",
     "wm_post_entropy": "posterior entropy (nats)",
+    "wm_probe_swap": "latent choices moved by a frame swap (collapse: 0)",
+    "wm_probe_info": "latent information in sequences (nats; collapse: 0)",
 }
 RETURN_LABELS = {"episode_return": "train episode return", "eval_return": "evaluation return"}
 _STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.9),
@@ -518,15 +519,12 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
     written = []
     for ext, kw in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
         path = out_dir / f"{name}.{ext}"
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=f".{ext}")
-        os.close(fd)
-        try:
+
+        def save(tmp: Path, ext: str = ext, kw: dict = kw) -> None:
             with matplotlib.rc_context({"svg.hashsalt": "wmtransfer"}):
                 fig.savefig(tmp, format=ext, **kw)
-            fig.set_layout_engine("none")  # keep the layout of the first save: the second costs half as much
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        atomic_write(path, save)
+        fig.set_layout_engine("none")  # keep the layout of the first save: the second costs half as much
         written.append(path)
     return written

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import conditions
 from .aggregate import build_aggregate
 from .baselines import Baseline
 from .curves import MetricsError, atomic_write
@@ -43,9 +44,9 @@ from .tables import study_table, write_tables
 log = logging.getLogger(__name__)
 
 #: Conditions whose pre-training is offline world-model training on a dataset (cost: dataset_env_steps).
-OFFLINE_CONDITIONS = ("finetune", "frozen_rssm", "frozen_wm")
+OFFLINE_CONDITIONS = conditions.FROM_WORLD_MODEL
 #: Conditions that start from an online multi-task agent (cost: that run's env_steps).
-ONLINE_CONDITIONS = ("finetune_agent",)
+ONLINE_CONDITIONS = tuple(c.name for c in conditions.TABLE if c.starts_from == "agent")
 _KIND = {**dict.fromkeys(OFFLINE_CONDITIONS, "offline"), **dict.fromkeys(ONLINE_CONDITIONS, "online")}
 
 
