@@ -49,7 +49,7 @@ def test_episode_ends_and_reset_continues():
     env = games.make("procgen-leaper", seed=1)
     env.reset()
     for _ in range(2000):
-        obs, reward, terminated, truncated, info = env.step(0)  # 0: down-left, the frog soon dies or times out
+        obs, reward, terminated, truncated, info = env.step(0)  # down-left: the frog dies or times out
         if terminated:
             break
     assert terminated and not truncated and "level_complete" in info

@@ -320,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and rollouts.json")
     p.set_defaults(func=_cmd_dream_rollouts)
+    # Ha & Schmidhuber's World Models (seed 004): train-vae, train-mdnrnn, train-controller,
+    # evaluate-controller, plot-vmc.
+    from .vmc.cli import add_parsers as add_vmc_parsers
+
+    add_vmc_parsers(sub)
     return parser
 
 

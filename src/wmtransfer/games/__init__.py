@@ -1,7 +1,8 @@
 """The game layer: every game the workflow trains on, behind one gymnasium interface.
 
 Game ids are path-safe ``<suite>-<name>``: ``minatar-breakout``, ``atari-space_invaders``,
-``mario-3-2``, ``procgen-leaper``. Observations are channels-first ``uint8`` arrays; all games of a suite share one
+``mario-3-2``, ``procgen-leaper``. Observations are channels-first ``uint8`` arrays; all games of a suite
+share one
 observation space and one action space.
 
 >>> env = make("minatar-breakout", seed=0)

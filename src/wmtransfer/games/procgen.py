@@ -175,15 +175,19 @@ class ProcgenVectorGame(gym.vector.VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self._seed = seed
         self._native = _native(name, num_envs, seed, *self._settings)
+        self._fresh = True  # built and not stepped: a reset without a seed keeps it
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None:
             self._seed = seed
-        self._native = _native(self.name, self.num_envs, self._seed, *self._settings)
+        if seed is not None or not self._fresh:
+            self._native = _native(self.name, self.num_envs, self._seed, *self._settings)
+        self._fresh = True
         _, ob, _ = self._native.observe()
         return _frames(ob), {}
 
     def step(self, actions):
+        self._fresh = False
         self._native.act(np.asarray(actions, dtype=np.int32).reshape(self.num_envs))
         reward, ob, first = self._native.observe()
         infos = _infos(self._native)
