@@ -3,7 +3,8 @@
 64x64 frames (procgen, Atari, Mario): four 4x4 stride-2 convolutions (depth x 1, 2, 4, 8; ReLU) to
 2x2x(8 depth), a linear layer to the mean ``mu`` and log-variance of z; the decoder maps z to a
 1x1x(32 depth) map and four transposed convolutions (kernels 5, 5, 6, 6, stride 2) back to 64x64,
-then a sigmoid. MinAtar's 10x10 grids: the same four-down/four-up structure with 3x3 stride-1 kernels
+then a sigmoid (log sigma^2 softly bounded to +-12, see ``encode``). MinAtar's 10x10 grids: the
+same four-down/four-up structure with 3x3 stride-1 kernels
 (10 -> 8 -> 6 -> 4 -> 2 and back), as seed 001's encoder does.
 
 Loss (seed 004 §3): ``L = ||x - x_hat||^2 + beta * KL(N(mu, sigma^2) || N(0, I))``, the squared error
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+LOGVAR_BOUND = 12.0
 #: The frame sizes V handles, with (kernels down, stride, kernels up, stride).
 ARCHS = {64: ((4, 4, 4, 4), 2, (5, 5, 6, 6), 2), 10: ((3, 3, 3, 3), 1, (3, 3, 3, 3), 1)}
 
@@ -55,7 +57,10 @@ class ConvVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
-        return self.mu(h), self.logvar(h)
+        # log sigma^2 softly bounded to (-LOGVAR_BOUND, LOGVAR_BOUND): during the reconstruction-only phase
+        # (beta = 0) nothing holds it, and an unbounded one can overflow exp(); tanh keeps its gradient, so
+        # the KL term can pull it back once beta rises.
+        return self.mu(h), LOGVAR_BOUND * torch.tanh(self.logvar(h) / LOGVAR_BOUND)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc_decode(z).view(-1, *self._seed_shape)
