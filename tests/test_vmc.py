@@ -4,6 +4,7 @@ reconstructions, M's likelihood by hand, CMA-ES on a real game, save/load, resum
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -22,10 +23,10 @@ from wmtransfer.vmc.mdnrnn import MDNRNN, mdn_log_prob, mdn_nll, sample_mixture
 from wmtransfer.vmc.train import evaluate_controller, train_controller, train_mdnrnn, train_vae
 from wmtransfer.vmc.vae import ConvVAE, beta_at, vae_loss
 
-GAME = "minatar-breakout"
+GAME = "minatar-space_invaders"
 #: A tiny V-M-C: same code paths as the seed's sizes, a fraction of the compute.
-TINY = dict(enabled=True, latent=8, vae_depth=8, vae_batch=32, vae_lr=3e-3, vae_updates=60,
-            vae_recon_updates=40, vae_beta_ramp=10, mdn_hidden=16, mdn_gaussians=3, mdn_batch=8,
+TINY = dict(enabled=True, latent=8, vae_depth=8, vae_batch=32, vae_lr=3e-3, vae_updates=300,
+            vae_recon_updates=200, vae_beta_ramp=1000, mdn_hidden=16, mdn_gaussians=3, mdn_batch=8,
             mdn_seq_length=8, mdn_updates=30,
             population=6, rollouts=3, generations=3, rollout_max_steps=100, eval_episodes=5, log_every=10,
             checkpoint_every=20)
@@ -37,7 +38,7 @@ def tiny(**changes) -> VMCConfig:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """A real Breakout dataset written by the project's collector (uniform random play, 1500 steps)."""
+    """A real Space Invaders dataset written by the project's collector (uniform random play, 1500 steps)."""
     root = tmp_path_factory.mktemp("vmc_ds") / GAME
     collect_dataset(GAME, root, DatasetConfig(random_steps=1500, policy_steps=0, max_episode_steps=300))
     return root
@@ -89,17 +90,20 @@ def test_beta_schedule_is_reconstruction_first():
 def test_vae_learns_to_reconstruct_real_frames(trained, dataset):
     out, _ = trained
     m = pd.read_csv(out / "vae_metrics.csv")
-    assert list(m["update"]) == [10, 20, 30, 40, 50, 60]
-    assert m["recon"].iloc[-1] < 0.5 * m["recon"].iloc[0], m["recon"].tolist()
-    assert (m["beta"].iloc[:3] == 0).all() and m["beta"].iloc[-1] > 0  # beta rises once it reconstructs
+    assert list(m["update"]) == list(range(10, 301, 10))
+    assert m["recon"].iloc[-1] < 0.2 * m["recon"].iloc[0], m["recon"].tolist()
+    ramp = json.loads((out / "vae_summary.json").read_text())["beta_ramp_start"]
+    assert 0 < ramp <= 200  # reconstruction only until it reconstructs, then beta rises
+    assert (m.loc[m["update"] <= ramp, "beta"] == 0).all() and m["beta"].iloc[-1] > 0
+    # each frame is rebuilt from its own code: far better than from another frame's (no collapse)
     vae = ck.load_vae(out / "vae.pt")
     frames = load_frames(dataset, 0, 0.0)
     x = torch.as_tensor(frames.obs[::7]).float()
     with torch.no_grad():
-        x_hat = vae.decode(vae.encode(x)[0])
-    mse = float((x_hat - x).pow(2).mean())
-    mean_frame = float((x.mean(0, keepdim=True) - x).pow(2).mean())  # the best constant prediction
-    assert mse < 0.5 * mean_frame, (mse, mean_frame)
+        mu = vae.encode(x)[0]
+        own = float((vae.decode(mu) - x).pow(2).mean())
+        other = float((vae.decode(mu.roll(37, 0)) - x).pow(2).mean())
+    assert own < 0.8 * other, (own, other)
 
 
 def test_mdn_log_likelihood_by_hand():
@@ -138,7 +142,7 @@ def test_mdnrnn_shapes_and_sampling():
 def test_mdnrnn_loss_falls_on_encoded_data(trained):
     out, _ = trained
     m = pd.read_csv(out / "mdnrnn_metrics.csv")
-    assert list(m["update"]) == [10, 20, 30]
+    assert list(m["update"]) == [10, 20, 30]  # mdn_updates 30
     assert {"nll", "reward_mse", "end_bce", "loss"} <= set(m.columns)
     assert m["nll"].iloc[-1] < m["nll"].iloc[0], m["nll"].tolist()
 
@@ -163,7 +167,7 @@ def test_controller_is_linear_argmax():
         LinearController(np.zeros(7), latent, hidden, n)
 
 
-def test_cma_es_improves_the_controller_on_breakout(trained, dataset):
+def test_cma_es_improves_the_controller_on_space_invaders(trained, dataset):
     """CMA-ES from the zero controller (always no-op) to one that plays better, in the real game."""
     out, cfg = trained
     summary = train_controller(GAME, out / "vae.pt", out / "mdnrnn.pt", 1, out / "cma", tiny(
@@ -205,7 +209,7 @@ def test_save_load_round_trip(trained, tmp_path):
     with pytest.raises(ValueError, match="expected a V-M-C mdnrnn file, found 'vae'"):
         ck.load_mdnrnn(out / "vae.pt")
     wide = ConvVAE(games.spec(GAME).obs_shape, latent=9, depth=4)
-    with pytest.raises(ValueError, match="latent of size 8, but V has latent 9"):
+    with pytest.raises(ValueError, match="latents of size 8, but V has latent 9"):
         ck.load_mdnrnn(out / "mdnrnn.pt", wide)
 
 
