@@ -151,7 +151,7 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
         x = to_input(frames.obs[rng.choice(train_idx, size=cfg.vae_batch)], scale).to(device)
         x_hat, mu, logvar = vae(x)
         loss, terms = vae_loss(x, x_hat, mu, logvar, beta)
-        values = {"loss": float(loss), "recon": float(terms["recon"]), "kl": float(terms["kl"])}
+        values = {"loss": loss.item(), "recon": terms["recon"].item(), "kl": terms["kl"].item()}
         _check_finite(values, "V", loop["updates"] + 1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -266,7 +266,7 @@ def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: 
     bar = _progress(cfg.mdn_updates, loop["updates"], f"M {game_id}")
     while loop["updates"] < cfg.mdn_updates:
         terms = mdn_losses(mdn, **batch(*windows.sample(cfg.mdn_batch)))
-        values = {k: float(v) for k, v in terms.items()}
+        values = {k: v.item() for k, v in terms.items()}
         _check_finite(values, "M", loop["updates"] + 1)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
