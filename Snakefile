@@ -39,6 +39,7 @@ include: "rules/datasets.smk"
 include: "rules/pretrain.smk"
 include: "rules/agents.smk"
 include: "rules/baselines.smk"
+include: "rules/vmc.smk"
 include: "rules/report.smk"
 
 

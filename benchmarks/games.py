@@ -4,8 +4,11 @@
 
 "Raw" is the library as people use it, doing the same emulation per agent step:
 MinAtar ``Environment.act`` + ``state()``; ale-py's ``ALE/<Name>-v5`` (frameskip 4, grayscale, sticky
-0.25, full action set); Mario's ``SuperMarioBrosEnv.step`` four times per agent step. "Wrapped" adds
-what wmtransfer needs on top (channel padding, max-pool and 64x64 resize, sticky actions, clipping).
+0.25, full action set); Mario's ``SuperMarioBrosEnv.step`` four times per agent step; procgen's
+``ProcgenGym3Env(num=1)`` ``act`` + ``observe``. "Wrapped" adds what wmtransfer needs on top (channel
+padding, max-pool and 64x64 resize, sticky actions, clipping; procgen: channels-first frames and the
+gymnasium API). procgen runs only when the ``procgen`` extra is
+installed (README); its vectorised figure is procgen's own batched env.
 Raw and wrapped runs alternate over several rounds and the best round of each counts, so a busy
 machine affects both alike. Target: wrapped >= 80% of raw for each suite.
 """
@@ -87,6 +90,29 @@ def raw_mario(name: str):
     return step, nes.reset
 
 
+def raw_procgen(name: str):
+    from wmtransfer.games.procgen import _gym3_env_class
+
+    env = _gym3_env_class()(num=1, env_name=name, distribution_mode="easy", num_levels=0, start_level=0,
+                            rand_seed=0)
+    actions = np.random.default_rng(0).integers(15, size=(1 << 16, 1)).astype(np.int32)
+
+    def step(i):
+        env.act(actions[i & 0xFFFF])
+        _, _, first = env.observe()
+        return False  # procgen resets itself
+
+    return step, lambda: None
+
+
+def has_procgen() -> bool:
+    try:
+        import procgen  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def wrapped(game_id: str):
     env = games.make(game_id, seed=0)
     actions = np.random.default_rng(0).integers(env.action_space.n, size=1 << 16)
@@ -122,6 +148,8 @@ def main() -> None:
              ["asterix", "breakout", "freeway", "seaquest", "space_invaders"]]
     cases += [(f"atari-{g}", raw_atari, g, 3000) for g in ["breakout", "space_invaders", "demon_attack"]]
     cases += [(f"mario-{g}", raw_mario, g, 400) for g in ["1-1", "3-2"]]
+    if has_procgen():
+        cases += [(f"procgen-{g}", raw_procgen, g, 5000) for g in ["leaper", "coinrun"]]
 
     results = {}
     for game_id, raw_factory, name, n in cases:
@@ -136,8 +164,11 @@ def main() -> None:
         print(f"{game_id:28s} raw {best_raw:9.0f}/s  wrapped {best_wrap:9.0f}/s  "
               f"ratio {best_wrap / best_raw:5.2f}")
 
-    for game_id, native, n in [("minatar-breakout", False, 2000), ("atari-breakout", True, 500),
-                               ("atari-breakout", False, 300)]:
+    vector_cases = [("minatar-breakout", False, 2000), ("atari-breakout", True, 500),
+                    ("atari-breakout", False, 300)]
+    if has_procgen():
+        vector_cases += [("procgen-leaper", True, 1000)]
+    for game_id, native, n in vector_cases:
         n = max(1, int(n * args.scale))
         key = f"vector{args.num_envs}-{game_id}-{'native' if native else 'sync'}"
         sps = vector_sps(game_id, args.num_envs, n, native)

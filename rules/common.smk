@@ -21,6 +21,8 @@ TARGETS = config["targets"]
 # the condition, plus "-<envset>" when a target uses several sets and "-<variant>" for an ablation.
 RUNS = agent_runs(config)
 LABELS = sorted({label for _, label in RUNS})
+# Ha & Schmidhuber's World Models (rules/vmc.smk): every target game, every seed, when vmc.enabled.
+VMC_GAMES = sorted({t["game"] for t in TARGETS}) if config["vmc"]["enabled"] else []
 
 
 def _alternatives(values):
@@ -110,6 +112,7 @@ def final_outputs():
         out += expand("results/dqn/{game}/seed{seed}/metrics.csv", game=[t["game"] for t in TARGETS],
                       seed=SEEDS)
     out += report_outputs()
+    out += vmc_files("evaluation.csv")
     return out
 
 
@@ -155,6 +158,7 @@ def baseline_files(wildcards):
         files += expand("results/baselines/random/{game}/returns.csv", game=targets)
     if config["dqn_baseline"]["enabled"]:
         files += expand("results/dqn/{game}/seed{seed}/metrics.csv", game=targets, seed=SEEDS)
+    files += vmc_files("evaluation.csv")  # V-M-C's test returns: a level next to the random policy's
     return files
 
 
@@ -166,6 +170,8 @@ def report_outputs():
     if config["latent_analysis"]["enabled"]:
         out += [f"results/report/{STUDY}/latent/{envset}/seed{SEEDS[0]}"
                 for stage, envset in pretrained_envsets() if stage == "pretrain"]
+    if VMC_GAMES:
+        out.append(f"results/report/{STUDY}/vmc")
     if config["rollouts"]["enabled"]:
         out += [f"results/report/{STUDY}/rollouts/{envset}/seed{SEEDS[0]}"
                 for stage, envset in pretrained_envsets() if stage == "pretrain"]
@@ -257,3 +263,20 @@ def unseen_targets(envset):
     """Targets of the study trained from ``envset`` that are not among its games (transfer targets)."""
     return sorted({t["game"] for t in TARGETS
                    if envset in target_envsets(t) and t["game"] not in ENVSETS[envset]})
+
+
+def vmc_runs():
+    """(game, seed) of every V-M-C run of the study."""
+    return [(game, seed) for game in VMC_GAMES for seed in SEEDS]
+
+
+def vmc_files(*names):
+    """The files ``names`` of every V-M-C run folder ``results/vmc/{game}/seed{seed}/``."""
+    return [f"results/vmc/{game}/seed{seed}/{name}" for game, seed in vmc_runs() for name in names]
+
+
+def vmc_random_files():
+    """Random-policy returns of the V-M-C games (the table's floor), when the random baseline runs."""
+    if not config["random_baseline"]["enabled"]:
+        return []
+    return [f"results/baselines/random/{game}/returns.csv" for game in VMC_GAMES]

@@ -2,7 +2,8 @@
 
 Stages 1-2 (DQN policies, datasets), 3 (offline world-model pre-training), 4 (agents: scratch,
 finetune, frozen_rssm x 2 seeds), 5 (aggregated curves, figures, tables, latent analysis), the
-random baseline, then the `report_only` target and `snakemake --report`. Budgets are tiny; what is
+random baseline, Ha & Schmidhuber's World Models (V-M-C) on the target, then the `report_only` target
+and `snakemake --report`. Budgets are tiny; what is
 checked is that every declared file is built, complete and consistent.
 """
 
@@ -121,6 +122,27 @@ def test_findings_page_and_where_to_look(built):
     out = (built / "snakemake.out").read_text()
     assert f"Findings of study {STUDY}: results/report/{STUDY}/summary.md" in out
     assert "  inconclusive: finetune's world-model total loss" in out
+
+
+@pytest.mark.slow
+def test_world_models_chain_and_figures(built):
+    """V-M-C (seed 004) on the target for both seeds, its figures and table, and its level in the
+    target's return figure next to DreamerV2's curves."""
+    for seed in (0, 1):
+        run = built / f"results/vmc/{TARGET}/seed{seed}"
+        for name in ("vae.pt", "mdnrnn.pt", "controller.pt", "controller_metrics.csv"):
+            assert (run / name).stat().st_size > 0, name
+        assert json.loads((run / "controller_summary.json").read_text())["generations"] == 3
+        assert len(pd.read_csv(run / "evaluation.csv")) == 4
+        assert (built / f"logs/vmc/{TARGET}/seed{seed}/train_controller.log").exists()
+    figures = built / f"results/report/{STUDY}/vmc"
+    for seed in (0, 1):
+        for kind in ("reconstructions", "predictions", "fitness", "returns"):
+            assert (figures / f"{TARGET}_seed{seed}_{kind}.png").stat().st_size > 1000, (seed, kind)
+    table = pd.read_csv(figures / "table.csv")
+    assert table["game"].tolist() == [TARGET] and table["seeds"].tolist() == [2]
+    captions = json.loads((built / f"results/report/{STUDY}/figures/figures.json").read_text())
+    assert "V-M-C" in captions[f"return_{TARGET}"]["caption"]
 
 
 @pytest.mark.slow

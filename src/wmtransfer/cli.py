@@ -448,6 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", required=True, help="folder; writes prediction_quality.png/.svg/.json")
     p.set_defaults(func=_cmd_prediction_quality)
+    # Ha & Schmidhuber's World Models (seed 004): train-vae, train-mdnrnn, train-controller,
+    # evaluate-controller, plot-vmc.
+    from .vmc.cli import add_parsers as add_vmc_parsers
+
+    add_vmc_parsers(sub)
     return parser
 
 

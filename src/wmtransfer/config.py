@@ -29,6 +29,7 @@ SECTIONS: dict[str, str] = {
     "agent": "wmtransfer.train.config:AgentConfig",
     "dreamer": "wmtransfer.dreamer.config:DreamerSection",
     "report": "wmtransfer.analysis.stats:StatsConfig",
+    "vmc": "wmtransfer.vmc.config:VMCConfig",
 }
 
 

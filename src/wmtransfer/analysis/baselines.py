@@ -10,7 +10,8 @@ A baseline file is a CSV:
 
 The game is the file's ``game`` column when it has one, else the nearest folder of its path that is not
 ``seed<N>``. The label is ``DQN`` for files under a ``dqn`` folder, ``random policy`` for a constant,
-else the file's stem.
+``V-M-C`` for the World Models test returns (``results/vmc/{game}/seed{seed}/evaluation.csv``), else
+the file's stem.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def read_baselines(paths: list[str | Path]) -> list[Baseline]:
             rows = rows.sort_values("env_step", kind="stable")
             b.curves.append((rows["env_step"].to_numpy(float), rows[ret_col].to_numpy(float)))
         else:
-            label = "random policy" if is_random else path.stem
+            label = "random policy" if is_random else "V-M-C" if "vmc" in path.parts else path.stem
             b = merged.setdefault((game, label), Baseline(game, label))
             b.episodes = np.concatenate([b.episodes, rows[ret_col].to_numpy(float)])
             b.level = float(b.episodes.mean()) if b.episodes.size else None

@@ -1,7 +1,8 @@
 """The game layer: every game the workflow trains on, behind one gymnasium interface.
 
 Game ids are path-safe ``<suite>-<name>``: ``minatar-breakout``, ``atari-space_invaders``,
-``mario-3-2``. Observations are channels-first ``uint8`` arrays; all games of a suite share one
+``mario-3-2``, ``procgen-leaper``. Observations are channels-first ``uint8`` arrays; all games of a suite
+share one
 observation space and one action space.
 
 >>> env = make("minatar-breakout", seed=0)
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 import gymnasium as gym
 
-from . import minatar
+from . import minatar, procgen
 from .base import GameSpec, UnknownGameError
 from .multi import MultiGame
 
@@ -25,7 +26,7 @@ __all__ = [
     "suite_of", "register_gymnasium",
 ]
 
-SUITES = ("minatar", "atari", "mario")
+SUITES = ("minatar", "atari", "mario", "procgen")
 
 
 def _atari_names() -> list[str]:
@@ -41,7 +42,7 @@ def _mario_names() -> list[str]:
 
 
 def names(suite: str | None = None) -> list[str]:
-    """All valid game ids, or those of one suite (``minatar``, ``atari``, ``mario``)."""
+    """All valid game ids, or those of one suite (``minatar``, ``atari``, ``mario``, ``procgen``)."""
     out: list[str] = []
     if suite in (None, "minatar"):
         out += [f"minatar-{g}" for g in minatar.GAMES]
@@ -49,6 +50,8 @@ def names(suite: str | None = None) -> list[str]:
         out += [f"atari-{g}" for g in _atari_names()]
     if suite in (None, "mario"):
         out += [f"mario-{g}" for g in _mario_names()]
+    if suite in (None, "procgen"):
+        out += [f"procgen-{g}" for g in procgen.GAMES]
     if suite is not None and suite not in SUITES:
         raise UnknownGameError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
     return out
@@ -59,12 +62,13 @@ def _split(game_id: str) -> tuple[str, str]:
     if not sep or suite not in SUITES:
         raise UnknownGameError(
             f"unknown game {game_id!r}: ids look like minatar-<game>, atari-<ale_name> or "
-            "mario-<world>-<stage>. "
+            "mario-<world>-<stage> or procgen-<game>. "
             f"MinAtar: {', '.join('minatar-' + g for g in minatar.GAMES)}; "
             "Atari: atari-<snake_case ALE ROM name> (e.g. atari-breakout, atari-space_invaders); "
-            "Mario: mario-1-1 ... mario-8-4"
+            "Mario: mario-1-1 ... mario-8-4; "
+            f"procgen: {', '.join('procgen-' + g for g in procgen.GAMES)}"
         )
-    valid = {"minatar": minatar.GAMES, "atari": None, "mario": None}[suite]
+    valid = {"minatar": minatar.GAMES, "atari": None, "mario": None, "procgen": procgen.GAMES}[suite]
     if valid is None:
         valid = _atari_names() if suite == "atari" else _mario_names()
     if name not in valid:
@@ -88,6 +92,8 @@ def spec(game_id: str) -> GameSpec:
         from . import atari
 
         return atari.spec(name)
+    if suite == "procgen":
+        return procgen.spec(name)
     from . import mario
 
     return mario.spec(name)
@@ -103,6 +109,8 @@ def make(game_id: str, seed: int | None = None, **kwargs) -> gym.Env:
         from . import atari
 
         return atari.AtariGame(name, seed=seed, **kwargs)
+    if suite == "procgen":
+        return procgen.ProcgenGame(name, seed=seed, **kwargs)
     from . import mario
 
     return mario.MarioGame(name, seed=seed, **kwargs)
@@ -119,13 +127,17 @@ def make_vector(game_id: str | Sequence[str], num_envs: int, seed: int = 0, *, a
 
     Env ``i`` is seeded with ``seed + i``. For Atari, ``native=True`` uses ale-py's C++
     ``AtariVectorEnv`` (same preprocessing as :class:`~wmtransfer.games.atari.AtariGame`), which is
-    several times faster than Python workers; otherwise a Sync/Async vector env of :func:`make` games.
+    several times faster than Python workers; for procgen, ``native=True`` uses procgen's own batched
+    env (one seed draws the levels of the whole batch); otherwise a Sync/Async vector env of :func:`make`
+    games.
     """
     if isinstance(game_id, str):
         if native and suite_of(game_id) == "atari":
             from . import atari
 
             return atari.make_native_vector(game_id.partition("-")[2], num_envs, seed, **kwargs)
+        if native and suite_of(game_id) == "procgen":
+            return procgen.ProcgenVectorGame(game_id.partition("-")[2], num_envs, seed, **kwargs)
 
         def factory(i: int):
             return lambda: make(game_id, seed=seed + i, **kwargs)

@@ -1,0 +1,419 @@
+"""The four V-M-C stages that the rules ``train_vae``, ``train_mdnrnn``, ``train_controller`` and
+``evaluate_controller`` run, in one run folder ``results/vmc/{game}/seed{seed}/``.
+
+1. **V** (:func:`train_vae`): minibatches of frames from the game's dataset; loss
+   ``||x - x_hat||^2 + beta KL`` with seed 004's schedule: beta = 0 until the held-out reconstruction
+   error reaches ``vae_recon_target`` (or ``vae_recon_updates`` have passed), then a linear rise to
+   ``vae_beta`` over ``vae_beta_ramp`` updates; optionally stopped when the reconstruction degrades.
+2. **M** (:func:`train_mdnrnn`): every frame encoded by V once (``mu``, ``log sigma^2``); windows of
+   episodes with ``z = mu + sigma eps`` resampled per batch (Ha & Schmidhuber); loss the mixture's
+   negative log-likelihood of ``z_{t+1}`` (plus reward and end terms with ``mdn_heads``).
+3. **C** (:func:`train_controller`): CMA-ES (``cma``) over the controller's parameters, fitness the mean
+   return of ``rollouts`` rollouts (seed 004), scored in ``workers`` processes; every candidate of a
+   generation plays the same seeded levels. The best candidate seen is saved.
+4. **Evaluation** (:func:`evaluate_controller`): ``eval_episodes`` test episodes in the real game.
+
+Each stage checkpoints atomically (``ckpt/{stage}.pt``: model, optimiser, RNG states, loop counters,
+metrics rows) and a rerun resumes from it after checking that the configuration is the same (the
+budget of the stage may grow). CMA-ES is resumed exactly by replaying the recorded fitness values
+through a freshly seeded ``CMAEvolutionStrategy`` (its state is not plain data, its replay is). The
+declared outputs (``vae.pt``, ``mdnrnn.pt``, ``controller.pt``, ``evaluation.csv``) are written last.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from .. import games
+from ..config import to_dict
+from ..io import atomic_write, write_json
+from ..train import checkpoint as ckpt_io
+from ..train.agent import NonFiniteLossError, seed_everything
+from .checkpoints import load_controller, load_mdnrnn, load_vae, save_controller, save_mdnrnn, save_vae
+from .config import VMCConfig
+from .controller import RolloutPool, Scorer, n_params, real_rollouts
+from .data import Frames, Windows, load_frames, obs_scale, to_input
+from .mdnrnn import MDNRNN, mdn_nll
+from .vae import ConvVAE, beta_at, pixel_mse, vae_loss
+
+#: Per stage, the config keys a resumed run may change (its budget).
+BUDGETS = {"vae": ("vae_updates",), "mdnrnn": ("mdn_updates",), "controller": ("generations",)}
+HELDOUT_FRAMES = 512
+
+
+def _progress(total: int, initial: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not sys.stderr.isatty(), leave=False)
+
+
+def _check_finite(values: dict[str, float], stage: str, update: int) -> None:
+    bad = [k for k, v in values.items() if not np.isfinite(v)]
+    if bad:
+        raise NonFiniteLossError(f"{stage}: non-finite {', '.join(bad)} at update {update}")
+
+
+def _start(out: Path, stage: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The stage's checkpoint when it continues the same experiment (only the budget may differ)."""
+    saved = ckpt_io.load(out / "ckpt" / f"{stage}.pt")
+    if saved is None:
+        return None
+    a, b = saved["config"], config
+    differ = sorted(k for k in set(a["vmc"]) | set(b["vmc"])
+                    if a["vmc"].get(k) != b["vmc"].get(k) and k not in BUDGETS[stage])
+    differ += sorted(k for k in set(a) - {"vmc"} | set(b) - {"vmc"} if a.get(k) != b.get(k))
+    if differ:
+        raise ValueError(f"{out / 'ckpt' / f'{stage}.pt'} belongs to a different configuration; "
+                         + "; ".join(f"{k}: checkpoint {a['vmc'].get(k, a.get(k))!r}, now "
+                                     f"{b['vmc'].get(k, b.get(k))!r}" for k in differ))
+    print(f"resuming {stage} from {out / 'ckpt' / f'{stage}.pt'}", file=sys.stderr)
+    return saved
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    df = pd.DataFrame(rows)
+    atomic_write(path, lambda p: df.to_csv(p, index=False))
+
+
+def _frames_for(game_id: str, dataset: str | Path, cfg: VMCConfig) -> Frames:
+    frames = load_frames(dataset, cfg.max_frames, cfg.holdout_frac)
+    if frames.game != game_id:
+        raise ValueError(f"dataset {dataset} holds {frames.game}, not {game_id}")
+    spec = games.spec(game_id)
+    if tuple(frames.obs.shape[1:]) != spec.obs_shape:
+        raise ValueError(f"dataset {dataset}: frames {frames.obs.shape[1:]}, {game_id} has {spec.obs_shape}")
+    return frames
+
+
+def _heldout(frames: Frames, rng: np.random.Generator) -> np.ndarray:
+    idx = frames.frame_index(True)
+    if len(idx) == 0:  # a single episode: measure on a fixed sample of its frames
+        idx = np.arange(frames.num_frames)
+    return np.sort(rng.choice(idx, size=min(HELDOUT_FRAMES, len(idx)), replace=False))
+
+
+# --------------------------------------------------------------------------------------------------- V
+def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg: VMCConfig,
+              device: str = "cpu") -> dict[str, Any]:
+    """Train V on ``dataset`` (a ``results/datasets/{game}`` folder); writes ``vae_metrics.csv``,
+    ``vae_summary.json`` and last ``vae.pt``."""
+    cfg.validate()
+    out = Path(out)
+    config = {"game": game_id, "seed": seed, "stage": "vae", "vmc": to_dict(cfg)}
+    saved = _start(out, "vae", config)
+    seed_everything(seed)
+    frames = _frames_for(game_id, dataset, cfg)
+    scale = obs_scale(game_id)
+    rng = np.random.default_rng([seed, 1])
+    held = _heldout(frames, np.random.default_rng([seed, 2]))
+    train_idx = frames.frame_index(False)
+    vae = ConvVAE(games.spec(game_id).obs_shape, cfg.latent, cfg.vae_depth).to(device)
+    opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
+    loop: dict[str, Any] = {"updates": 0, "ramp_start": -1, "ramp_mse": -1.0, "stopped": False,
+                            "wall_time": 0.0}
+    rows: list[dict[str, Any]] = []
+    if saved is not None:
+        vae.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        ckpt_io.set_rng_state(saved["rng"], {"batches": rng})
+        loop.update(saved["loop"])
+        rows = list(saved["rows"])
+    start = time.time() - loop["wall_time"]
+    x_held = to_input(frames.obs[held], scale).to(device)
+
+    def held_mse() -> float:
+        vae.eval()
+        with torch.no_grad():
+            mse = float(pixel_mse(x_held, vae.decode(vae.encode(x_held)[0])))
+        vae.train()
+        return mse
+
+    def save_checkpoint() -> None:
+        loop["wall_time"] = time.time() - start
+        ckpt_io.save_atomic({"model": vae.state_dict(), "optimizer": opt.state_dict(),
+                             "rng": ckpt_io.rng_state({"batches": rng}), "loop": dict(loop), "rows": rows,
+                             "config": config}, out / "ckpt" / "vae.pt")
+        _write_rows(out / "vae_metrics.csv", rows)
+
+    sums: dict[str, float] = {}
+    bar = _progress(cfg.vae_updates, loop["updates"], f"V {game_id}")
+    while loop["updates"] < cfg.vae_updates and not loop["stopped"]:
+        ramp = None if loop["ramp_start"] < 0 else loop["ramp_start"]
+        beta = beta_at(loop["updates"], ramp, cfg.vae_beta_ramp, cfg.vae_beta)
+        x = to_input(frames.obs[rng.choice(train_idx, size=cfg.vae_batch)], scale).to(device)
+        x_hat, mu, logvar = vae(x)
+        loss, terms = vae_loss(x, x_hat, mu, logvar, beta)
+        values = {"loss": loss.item(), "recon": terms["recon"].item(), "kl": terms["kl"].item()}
+        _check_finite(values, "V", loop["updates"] + 1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loop["updates"] += 1
+        bar.update()
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        sums["n"] = sums.get("n", 0) + 1
+        last = loop["updates"] == cfg.vae_updates
+        if loop["updates"] % cfg.log_every == 0 or last:
+            mse = held_mse()
+            rows.append({"update": loop["updates"], "wall_time": round(time.time() - start, 3), "beta": beta,
+                         **{k: sums[k] / sums["n"] for k in ("loss", "recon", "kl")}, "heldout_mse": mse})
+            sums = {}
+            reconstructs = mse <= cfg.vae_recon_target or loop["updates"] >= cfg.vae_recon_updates
+            if loop["ramp_start"] < 0 and reconstructs:
+                loop["ramp_start"], loop["ramp_mse"] = loop["updates"], mse  # it reconstructs: raise beta
+            elif (cfg.vae_stop_degrade > 0 and loop["ramp_start"] >= 0
+                  and mse > (1 + cfg.vae_stop_degrade) * loop["ramp_mse"]):
+                loop["stopped"] = True  # the reconstruction degrades: stop, as seed 004 did
+        elif loop["ramp_start"] < 0 and loop["updates"] >= cfg.vae_recon_updates:
+            loop["ramp_start"], loop["ramp_mse"] = loop["updates"], held_mse()
+        if loop["updates"] % cfg.checkpoint_every == 0 or last or loop["stopped"]:
+            save_checkpoint()
+    bar.close()
+    save_checkpoint()
+    summary = {"game": game_id, "seed": seed, "updates": loop["updates"], "stopped_early": loop["stopped"],
+               "beta_ramp_start": loop["ramp_start"] if loop["ramp_start"] >= 0 else None,
+               "heldout_mse": rows[-1]["heldout_mse"] if rows else held_mse(), "frames": frames.num_frames,
+               "episodes": len(frames.lengths), "wall_time": time.time() - start, "config": config}
+    write_json(out / "vae_summary.json", summary)
+    save_vae(out / "vae.pt", vae.cpu(), game=game_id, seed=seed, updates=loop["updates"], config=config)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------- M
+@torch.no_grad()
+def encode_frames(vae: ConvVAE, frames: Frames, scale: float, chunk: int = 1024) -> tuple[torch.Tensor, ...]:
+    """V's ``mu`` and ``log sigma^2`` for every frame (float32, ``(N, Z)`` each)."""
+    mus, logvars = [], []
+    for i in range(0, frames.num_frames, chunk):
+        mu, logvar = vae.encode(to_input(frames.obs[i:i + chunk], scale))
+        mus.append(mu)
+        logvars.append(logvar)
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def mdn_losses(mdn: MDNRNN, z: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, end: torch.Tensor,
+               mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Loss terms of M on windows: ``z (B, T+1, Z)``; per transition ``action, reward, end, mask (B, T)``."""
+    (log_pi, mu, log_sigma, r_hat, end_logit), _, _ = mdn(z[:, :-1], action)
+    terms = {"nll": mdn_nll(z[:, 1:], log_pi, mu, log_sigma, mask)}
+    if mdn.heads:
+        denom = mask.sum().clamp(min=1)
+        terms["reward_mse"] = ((r_hat - reward).pow(2) * mask).sum() / denom
+        terms["end_bce"] = (F.binary_cross_entropy_with_logits(end_logit, end, reduction="none") * mask
+                            ).sum() / denom
+    terms["loss"] = sum(terms.values())
+    return terms
+
+
+def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: int, out: str | Path,
+                 cfg: VMCConfig, device: str = "cpu") -> dict[str, Any]:
+    """Train M on the V-encoded dataset; writes ``mdnrnn_metrics.csv``, ``mdnrnn_summary.json`` and last
+    ``mdnrnn.pt``."""
+    cfg.validate()
+    out = Path(out)
+    config = {"game": game_id, "seed": seed, "stage": "mdnrnn", "vmc": to_dict(cfg)}
+    saved = _start(out, "mdnrnn", config)
+    seed_everything(seed)
+    vae = load_vae(vae_path)
+    if vae.meta.get("game") != game_id:
+        raise ValueError(f"{vae_path}: V was trained on {vae.meta.get('game')}, not {game_id}")
+    if vae.latent != cfg.latent:
+        raise ValueError(f"{vae_path}: V has latent {vae.latent}, vmc.latent is {cfg.latent}")
+    frames = _frames_for(game_id, dataset, cfg)
+    mu_all, logvar_all = encode_frames(vae, frames, obs_scale(game_id))
+    std_all = (0.5 * logvar_all).exp()
+    action_all = torch.as_tensor(frames.action)
+    reward_all, end_all = torch.as_tensor(frames.reward), torch.as_tensor(frames.terminal)
+    rng = np.random.default_rng([seed, 3])
+    windows = Windows(frames, cfg.mdn_seq_length, rng)
+    mdn = MDNRNN(cfg.latent, games.spec(game_id).n_actions, cfg.mdn_hidden, cfg.mdn_gaussians,
+                 cfg.mdn_heads).to(device)
+    opt = torch.optim.Adam(mdn.parameters(), lr=cfg.mdn_lr)
+    loop: dict[str, Any] = {"updates": 0, "wall_time": 0.0}
+    rows: list[dict[str, Any]] = []
+    if saved is not None:
+        mdn.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        ckpt_io.set_rng_state(saved["rng"], {"windows": rng})
+        loop.update(saved["loop"])
+        rows = list(saved["rows"])
+    start = time.time() - loop["wall_time"]
+
+    def batch(idx: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
+        i = torch.as_tensor(idx)
+        z = mu_all[i] + std_all[i] * torch.randn(mu_all[i].shape)
+        nxt = i[:, 1:]
+        return {"z": z.to(device), "action": action_all[nxt].to(device), "reward": reward_all[nxt].to(device),
+                "end": end_all[nxt].to(device), "mask": torch.as_tensor(mask).to(device)}
+
+    def save_checkpoint() -> None:
+        loop["wall_time"] = time.time() - start
+        ckpt_io.save_atomic({"model": mdn.state_dict(), "optimizer": opt.state_dict(),
+                             "rng": ckpt_io.rng_state({"windows": rng}), "loop": dict(loop), "rows": rows,
+                             "config": config}, out / "ckpt" / "mdnrnn.pt")
+        _write_rows(out / "mdnrnn_metrics.csv", rows)
+
+    sums: dict[str, float] = {}
+    bar = _progress(cfg.mdn_updates, loop["updates"], f"M {game_id}")
+    while loop["updates"] < cfg.mdn_updates:
+        terms = mdn_losses(mdn, **batch(*windows.sample(cfg.mdn_batch)))
+        values = {k: v.item() for k, v in terms.items()}
+        _check_finite(values, "M", loop["updates"] + 1)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(mdn.parameters(), cfg.mdn_grad_clip)
+        opt.step()
+        loop["updates"] += 1
+        bar.update()
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        sums["n"] = sums.get("n", 0) + 1
+        last = loop["updates"] == cfg.mdn_updates
+        if loop["updates"] % cfg.log_every == 0 or last:
+            rows.append({"update": loop["updates"], "wall_time": round(time.time() - start, 3),
+                         **{k: v / sums["n"] for k, v in sums.items() if k != "n"}})
+            sums = {}
+        if loop["updates"] % cfg.checkpoint_every == 0 or last:
+            save_checkpoint()
+    bar.close()
+    save_checkpoint()
+    summary = {"game": game_id, "seed": seed, "updates": loop["updates"],
+               "nll": rows[-1]["nll"] if rows else None, "frames": frames.num_frames,
+               "wall_time": time.time() - start, "config": config}
+    write_json(out / "mdnrnn_summary.json", summary)
+    save_mdnrnn(out / "mdnrnn.pt", mdn.cpu(), game=game_id, seed=seed, updates=loop["updates"], config=config)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------- C
+def generation_seed(seed: int, generation: int) -> int:
+    """The seed of the levels every candidate of one generation plays."""
+    return int(np.random.default_rng([seed, 5, generation]).integers(0, 2**31 - 1))
+
+
+def _cma(n: int, cfg: VMCConfig, seed: int):
+    import cma
+
+    gen = np.random.default_rng([seed, 4])
+    opts = {"popsize": cfg.population, "CMA_diagonal": cfg.cma_diagonal, "seed": np.nan, "verbose": -9,
+            "verb_log": 0, "verb_disp": 0, "randn": lambda *shape: gen.standard_normal(shape)}
+    return cma.CMAEvolutionStrategy(np.zeros(n), cfg.cma_sigma, opts)
+
+
+def train_controller(game_id: str, vae_path: str | Path, mdn_path: str | Path, seed: int, out: str | Path,
+                     cfg: VMCConfig, workers: int = 1, dataset: str | Path | None = None) -> dict[str, Any]:
+    """CMA-ES on C; writes ``controller_metrics.csv`` (fitness per generation), ``controller_summary.json``
+    and last ``controller.pt`` (the best candidate seen). ``dataset`` gives the dream's first frames."""
+    cfg.validate()
+    out = Path(out)
+    config = {"game": game_id, "seed": seed, "stage": "controller", "vmc": to_dict(cfg)}
+    saved = _start(out, "controller", config)
+    seed_everything(seed)
+    vae, spec = load_vae(vae_path), games.spec(game_id)
+    mdn = load_mdnrnn(mdn_path, vae)
+    for path, model in ((vae_path, vae), (mdn_path, mdn)):
+        if model.meta.get("game") != game_id:
+            raise ValueError(f"{path}: trained on {model.meta.get('game')}, not {game_id}")
+    z0 = None
+    if cfg.train_in == "dream":
+        if dataset is None:
+            raise ValueError("vmc.train_in 'dream' needs the dataset (its first frames start the dreams)")
+        frames = _frames_for(game_id, dataset, cfg)
+        z0, _ = encode_frames(vae, frames, obs_scale(game_id))
+        z0 = z0[torch.as_tensor(frames.starts)]
+    size = n_params(mdn.latent, mdn.hidden, spec.n_actions)
+    es = _cma(size, cfg, seed)
+    history: list[list[float]] = []
+    rows: list[dict[str, Any]] = []
+    best = {"fitness": -np.inf, "params": np.zeros(size, np.float32), "generation": -1}
+    wall = 0.0
+    if saved is not None:  # replay the recorded generations through a fresh, identically seeded CMA-ES
+        history = [list(f) for f in saved["history"]]
+        for fitness in history:
+            es.tell(es.ask(), [-f for f in fitness])
+        if not np.allclose(es.mean, saved["mean"].numpy(), atol=1e-6):
+            raise RuntimeError(f"{out / 'ckpt/controller.pt'}: replaying CMA-ES did not reproduce its state")
+        rows = list(saved["rows"])
+        best = {"fitness": saved["best_fitness"], "params": saved["best_params"].numpy(),
+                "generation": saved["best_generation"]}
+        wall = saved["wall_time"]
+    start = time.time() - wall
+
+    def save_checkpoint() -> None:
+        ckpt_io.save_atomic({"history": history, "mean": torch.as_tensor(es.mean),
+                             "best_params": torch.as_tensor(best["params"]), "best_fitness": best["fitness"],
+                             "best_generation": best["generation"], "rows": rows,
+                             "wall_time": time.time() - start, "config": config},
+                            out / "ckpt" / "controller.pt")
+        _write_rows(out / "controller_metrics.csv", rows)
+
+    scorer = Scorer(game_id, vae, mdn, cfg.rollouts, cfg.rollout_max_steps, cfg.train_in,
+                    cfg.dream_temperature, z0)
+    bar = _progress(cfg.generations, len(history), f"C {game_id}")
+    with RolloutPool(scorer, {"vae": vae_path, "mdnrnn": mdn_path}, workers) as pool:
+        while len(history) < cfg.generations:
+            generation = len(history)
+            candidates = es.ask()
+            fitness = pool.score(candidates, generation_seed(seed, generation))
+            es.tell(candidates, [-f for f in fitness])  # cma minimises
+            history.append([float(f) for f in fitness])
+            top = int(np.argmax(fitness))
+            if fitness[top] > best["fitness"]:
+                best = {"fitness": float(fitness[top]), "params": np.asarray(candidates[top], np.float32),
+                        "generation": generation}
+            rows.append({"generation": generation + 1, "wall_time": round(time.time() - start, 3),
+                         "best_fitness": float(np.max(fitness)), "mean_fitness": float(np.mean(fitness)),
+                         "worst_fitness": float(np.min(fitness)), "best_so_far": best["fitness"],
+                         "sigma": float(es.sigma), "rollouts": cfg.population * cfg.rollouts})
+            bar.update()
+            print(f"generation {generation + 1}: best {np.max(fitness):.3f} mean {np.mean(fitness):.3f} "
+                  f"(best so far {best['fitness']:.3f})", file=sys.stderr)
+            save_checkpoint()  # every generation: a generation costs far more than its checkpoint
+    bar.close()
+    save_checkpoint()
+    summary = {"game": game_id, "seed": seed, "generations": len(history), "best_fitness": best["fitness"],
+               "best_generation": best["generation"] + 1, "parameters": size, "train_in": cfg.train_in,
+               "wall_time": time.time() - start, "workers": workers, "config": config}
+    write_json(out / "controller_summary.json", summary)
+    save_controller(out / "controller.pt", best["params"], mdn.latent, mdn.hidden, spec.n_actions,
+                    game=game_id,
+                    seed=seed, best_fitness=best["fitness"], generations=len(history), config=config)
+    return summary
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+def evaluate_controller(game_id: str, vae_path: str | Path, mdn_path: str | Path, controller_path: str | Path,
+                        seed: int, out: str | Path, cfg: VMCConfig) -> pd.DataFrame:
+    """``eval_episodes`` test episodes of V-M-C in the real game (levels seeded apart from training's);
+    writes ``out`` (CSV: game, episode, episode_return, episode_length, win) and a JSON summary beside it."""
+    vae = load_vae(vae_path)
+    mdn = load_mdnrnn(mdn_path, vae)
+    ctrl = load_controller(controller_path, mdn)
+    if ctrl.get("game") != game_id:
+        raise ValueError(f"{controller_path}: controller of {ctrl.get('game')}, not {game_id}")
+    eval_seed = int(np.random.default_rng([seed, 6]).integers(0, 2**31 - 1))
+    res = real_rollouts(game_id, vae, mdn, ctrl["params"].numpy(), cfg.eval_episodes, eval_seed,
+                        cfg.rollout_max_steps)
+    df = pd.DataFrame({"game": game_id, "seed": seed, "episode": np.arange(len(res.returns)),
+                       "episode_return": res.returns, "episode_length": res.lengths, "win": res.wins})
+    out = Path(out)
+    summary = {"game": game_id, "seed": seed, "episodes": len(df),
+               "mean_return": float(df.episode_return.mean()),
+               "std_return": float(df.episode_return.std(ddof=0)),
+               "wins": None if df.win.isna().all() else int(df.win.sum()),
+               "best_fitness": ctrl.get("best_fitness"), "generations": ctrl.get("generations")}
+    write_json(out.with_suffix(".json"), summary)
+    atomic_write(out, lambda p: df.to_csv(p, index=False))
+    print(f"{game_id}: V-M-C return {summary['mean_return']:.3f} +- {summary['std_return']:.3f} over "
+          f"{len(df)} episodes" + ("" if summary["wins"] is None else f", {summary['wins']} wins"),
+          file=sys.stderr)
+    return df
