@@ -285,6 +285,20 @@ def _cmd_prediction_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_seed_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+
+
+def _add_dream_args(p: argparse.ArgumentParser) -> None:
+    """Games, context and horizon of the dreamed rollouts (dream-rollouts, prediction-quality)."""
+    p.add_argument("--seen", nargs="*", default=[], help="games of the pre-training set")
+    p.add_argument("--unseen", nargs="*", default=[], help="games outside the pre-training set")
+    p.add_argument("--context", type=int, default=5, help="frames observed before dreaming")
+    p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
+    _add_seed_threads(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wmtransfer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -416,12 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dream-rollouts", help="dreamed rollouts vs real frames, seen and unseen games")
     p.add_argument("--model", required=True, help="saved Dreamer (world_model.pt or agent.pt)")
-    p.add_argument("--seen", nargs="*", default=[], help="games of the pre-training set")
-    p.add_argument("--unseen", nargs="*", default=[], help="games outside the pre-training set")
-    p.add_argument("--context", type=int, default=5, help="frames observed before dreaming")
-    p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
-    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    _add_dream_args(p)
     p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg/.gif and rollouts.json")
     p.set_defaults(func=_cmd_dream_rollouts)
 
@@ -431,8 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LABEL=saved Dreamer (world_model.pt, agent.pt)")
     p.add_argument("--games", nargs="+", required=True, help="games whose frames are reconstructed")
     p.add_argument("--frames", type=int, default=5, help="frames per game (seed 003: five)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    _add_seed_threads(p)
     p.add_argument("--out", required=True, help="folder; writes {game}.png/.svg and reconstructions.json")
     p.set_defaults(func=_cmd_compare_reconstructions)
 
@@ -440,12 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "pre-training updates (seed 002's 1M/3M/5M panels)")
     p.add_argument("--snapshots", nargs="+", required=True, help="snapshot folders or update<N>.pt files, "
                    "or N=path for other names (the final world_model.pt)")
-    p.add_argument("--seen", nargs="*", default=[], help="games of the pre-training set")
-    p.add_argument("--unseen", nargs="*", default=[], help="games outside the pre-training set")
-    p.add_argument("--context", type=int, default=5, help="frames observed before dreaming")
-    p.add_argument("--horizon", type=int, default=15, help="frames dreamed open loop")
-    p.add_argument("--seed", type=int, default=0, help="seeds the episodes' random policy and the game")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    _add_dream_args(p)
     p.add_argument("--out", required=True, help="folder; writes prediction_quality.png/.svg/.json")
     p.set_defaults(func=_cmd_prediction_quality)
     # Ha & Schmidhuber's World Models (seed 004): train-vae, train-mdnrnn, train-controller,

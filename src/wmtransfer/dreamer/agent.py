@@ -269,6 +269,9 @@ class Dreamer(nn.Module):
         with torch.no_grad():
             for k, v in state.items():
                 own[k].copy_(v)
+        for m in module.modules():  # weights copied in: the decoder offset may now be set
+            if isinstance(m, WorldModel):
+                m.sync_offset_flag()
 
     def checkpoint(self) -> dict[str, Any]:
         """Weights, optimiser states, counters and metadata; loads with torch.load(weights_only=True)."""

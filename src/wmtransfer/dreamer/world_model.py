@@ -54,6 +54,7 @@ class WorldModel(nn.Module):
             cfg.decoder_in_mult, cfg.act, use_offset=cfg.decoder_offset == "data",
         )
         nn.init.constant_(self.decoder.deconvs[-1].bias, cfg.decoder_out_bias)
+        self._offset_pending = self.decoder.use_offset
         self.reward_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
         self.discount_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
 
@@ -93,8 +94,12 @@ class WorldModel(nn.Module):
 
     @property
     def needs_image_offset(self) -> bool:
-        """True while ``decoder_offset: data`` waits for its first batch."""
-        return self.decoder.use_offset and not bool(self.decoder.out_offset_fitted)
+        """True while ``decoder_offset: data`` waits for its first batch (a Python flag, so the training
+        step never reads a device tensor; :meth:`sync_offset_flag` after weights are copied in)."""
+        return self._offset_pending
+
+    def sync_offset_flag(self) -> None:
+        self._offset_pending = self.decoder.use_offset and not bool(self.decoder.out_offset_fitted)
 
     @torch.no_grad()
     def fit_image_offset(self, data: Mapping[str, torch.Tensor]) -> None:
@@ -107,6 +112,7 @@ class WorldModel(nn.Module):
             offset = data["image"].flatten(0, -4).mean(0)
         self.decoder.out_offset.copy_(offset)
         self.decoder.out_offset_fitted.fill_(1.0)
+        self._offset_pending = False
 
     # --- loss -------------------------------------------------------------------------------------
     def loss(self, data: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, Latent, dict[str, torch.Tensor]]:

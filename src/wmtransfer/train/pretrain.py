@@ -106,12 +106,10 @@ def pretrain_world_model(envset: str, game_ids: Sequence[str], dataset_dirs: Seq
                "env_steps": 0, "dataset_env_steps": int(sum(data_steps.values())),
                "dataset_env_steps_per_game": data_steps, "dataset_episodes": replay.num_episodes,
                "snapshots": [snapshot_name(u) for u in sorted(snapshots)]}
+    run.promote(snapshot_name(u) for u in sorted(snapshots))
     # The whole agent file (its actor-critic untrained); load_world_model_from reads its world model.
-    artefacts = {snapshot_name(u): None for u in sorted(snapshots)}
-    artefacts["world_model.pt"] = lambda p: agent.save(p, **meta, updates=int(loop["updates"]),
-                                                       dataset_env_steps=summary["dataset_env_steps"])
-    run.promote(n for n, w in artefacts.items() if w is None)
-    return run.finish(summary, {k: w for k, w in artefacts.items() if w is not None})
+    return run.finish(summary, {"world_model.pt": lambda p: agent.save(
+        p, **meta, updates=int(loop["updates"]), dataset_env_steps=summary["dataset_env_steps"])})
 
 
 def snapshot_updates(cfg: PretrainConfig) -> set[int]:

@@ -83,6 +83,17 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write(path, lambda p: df.to_csv(p, index=False))
 
 
+def _save_stage(out: Path, stage: str, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                generators: dict[str, np.random.Generator], loop: dict[str, Any], rows: list[dict[str, Any]],
+                config: dict[str, Any], start: float) -> None:
+    """Checkpoint of a gradient-trained stage (V or M) and its metrics so far."""
+    loop["wall_time"] = time.time() - start
+    ckpt_io.save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "rng": ckpt_io.rng_state(generators), "loop": dict(loop), "rows": rows,
+                         "config": config}, out / "ckpt" / f"{stage}.pt")
+    _write_rows(out / f"{stage}_metrics.csv", rows)
+
+
 def _frames_for(game_id: str, dataset: str | Path, cfg: VMCConfig) -> Frames:
     frames = load_frames(dataset, cfg.max_frames, cfg.holdout_frac)
     if frames.game != game_id:
@@ -137,11 +148,7 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
         return mse
 
     def save_checkpoint() -> None:
-        loop["wall_time"] = time.time() - start
-        ckpt_io.save_atomic({"model": vae.state_dict(), "optimizer": opt.state_dict(),
-                             "rng": ckpt_io.rng_state({"batches": rng}), "loop": dict(loop), "rows": rows,
-                             "config": config}, out / "ckpt" / "vae.pt")
-        _write_rows(out / "vae_metrics.csv", rows)
+        _save_stage(out, "vae", vae, opt, {"batches": rng}, loop, rows, config, start)
 
     sums: dict[str, float] = {}
     bar = _progress(cfg.vae_updates, loop["updates"], f"V {game_id}")
@@ -256,11 +263,7 @@ def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: 
                 "end": end_all[nxt].to(device), "mask": torch.as_tensor(mask).to(device)}
 
     def save_checkpoint() -> None:
-        loop["wall_time"] = time.time() - start
-        ckpt_io.save_atomic({"model": mdn.state_dict(), "optimizer": opt.state_dict(),
-                             "rng": ckpt_io.rng_state({"windows": rng}), "loop": dict(loop), "rows": rows,
-                             "config": config}, out / "ckpt" / "mdnrnn.pt")
-        _write_rows(out / "mdnrnn_metrics.csv", rows)
+        _save_stage(out, "mdnrnn", mdn, opt, {"windows": rng}, loop, rows, config, start)
 
     sums: dict[str, float] = {}
     bar = _progress(cfg.mdn_updates, loop["updates"], f"M {game_id}")
