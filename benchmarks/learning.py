@@ -13,6 +13,9 @@ returns at 100k and 250k env steps against the references read from the publishe
         --train-every 12 --jobs 2                     # trains (resumes) then reports
     python benchmarks/learning.py --report-only       # figure + table from existing runs
 
+``--variant NAME --dreamer JSON`` trains DreamerV2 with the study-style ``dreamer`` section JSON (preset and
+overrides) into ``{game}/dreamer-NAME/seed{s}``, drawn beside the base runs.
+
 Runs live under ``--runs`` (default ``learning_runs/``, git-ignored): ``{game}/dreamer/seed{s}``,
 ``{game}/dqn/seed{s}``, ``{game}/random.csv``. The report goes to ``benchmarks/results/learning.json``
 and ``docs/figures/learning_minatar.png``.
@@ -69,11 +72,12 @@ def train(args: argparse.Namespace) -> None:
     queue: list[tuple[list[str], Path]] = []
     for game in args.games:
         for seed in args.seeds:
-            out = args.runs / game / "dreamer" / f"seed{seed}"
+            out = args.runs / game / dreamer_dir(args.variant) / f"seed{seed}"
             if "dreamer" in algos and not (out / "summary.json").exists():
+                extra = ["--dreamer", args.dreamer] if args.dreamer else []
                 queue.append((exe + ["train-agent", "--game", game, "--seed", str(seed), "--out", str(out),
-                                     "--threads", str(args.threads), "--config", json.dumps(agent_cfg)],
-                              out.with_suffix(".log")))
+                                     "--threads", str(args.threads), "--config", json.dumps(agent_cfg),
+                                     *extra], out.with_suffix(".log")))
             if "dqn" in algos:
                 out = args.runs / game / "dqn" / f"seed{seed}"
                 dqn_cfg = {**DQN_CONFIG, "total_steps": args.env_steps, "checkpoint_steps": [args.env_steps]}
@@ -93,6 +97,10 @@ def train(args: argparse.Namespace) -> None:
         done = running.pop(0)
         if done.returncode:
             raise SystemExit(f"failed ({done.returncode}): {' '.join(done.args)}")
+
+
+def dreamer_dir(variant: str | None) -> str:
+    return f"dreamer-{variant}" if variant else "dreamer"
 
 
 def binned(df: pd.DataFrame, column: str, width: int, end: int) -> pd.Series:
@@ -121,15 +129,19 @@ def report(args: argparse.Namespace) -> dict:
     table: dict[str, dict] = {}
     for ax, game in zip(axes[0], games, strict=True):
         short = game.split("-", 1)[1]
-        row: dict = {"dreamer": {}, "dqn": {}, "references": {}}
-        for algo, colour in (("dreamer", "C0"), ("dqn", "C1")):
+        variants = sorted(d.name for d in (args.runs / game).glob("dreamer-*") if d.is_dir())
+        row: dict = {"dreamer": {}, "dqn": {}, **{v: {} for v in variants}, "references": {}}
+        colours = {"dreamer": "C0", "dqn": "C1", **{v: f"C{i + 2}" for i, v in enumerate(variants)}}
+        for algo, colour in colours.items():
             runs = [d / "metrics.csv" if (d / "metrics.csv").exists() else d / "partial" / "metrics.csv"
                     for d in sorted((args.runs / game / algo).glob("seed*"))]
             for i, path in enumerate(p for p in runs if p.exists()):
                 df = pd.read_csv(path)
                 end = int(df.env_step.max())
                 curve = binned(df, "episode_return", 5000, end)
-                label = f"{'DreamerV2' if algo == 'dreamer' else 'DQN (MinAtar paper)'} train"
+                name = {"dreamer": "DreamerV2", "dqn": "DQN (MinAtar paper)"}.get(
+                    algo, f"DreamerV2 {algo.removeprefix('dreamer-')}")
+                label = f"{name} train"
                 ax.plot(curve.index, curve.values, colour, label=label if i == 0 else None)
                 seed = path.parent.name
                 entry = {"env_steps": end,
@@ -191,15 +203,19 @@ def main() -> None:
     p.add_argument("--runs", type=Path, default=ROOT / "learning_runs")
     p.add_argument("--algos", nargs="+", default=["dreamer", "dqn", "random"],
                    choices=["dreamer", "dqn", "random"], help="which runs to train (missing or unfinished)")
+    p.add_argument("--variant", help="name of a DreamerV2 variant: runs go to {game}/dreamer-NAME/")
+    p.add_argument("--dreamer", help="the variant's dreamer section (JSON: preset, overrides)")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
+    if bool(args.variant) != bool(args.dreamer):
+        p.error("--variant and --dreamer go together")
     if not args.report_only:
         train(args)
     table = report(args)
     save("learning", {"machine": machine(), "command": " ".join(sys.argv), "results": table})
     for game, row in table.items():
-        for seed, e in row["dreamer"].items():
-            print(f"{game} {seed}: train return at 100k {e.get('train_return_100k')}, "
+        for algo, seed, e in [(a, s, e) for a in row if a.startswith("dreamer") for s, e in row[a].items()]:
+            print(f"{game} {algo} {seed}: train return at 100k {e.get('train_return_100k')}, "
                   f"last eval {list(e.get('eval_return', {}).values())[-1:]}, refs {row['references']}")
 
 

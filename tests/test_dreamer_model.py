@@ -259,3 +259,35 @@ def test_benchmark_script_runs_and_writes_json(tmp_path):
     assert res["preset"] == "minatar" and res["imag_starts"] == 4 * 8 and res["horizon"] == 4
     for key in ("wm_update_per_s", "behaviour_update_per_s", "imagination_steps_per_s", "peak_rss_gib"):
         assert res[key] > 0
+
+
+def test_posterior_entropy_bonus_is_subtracted_and_raises_the_entropy(breakout_replay):
+    """post_ent_scale: total = official loss - scale * H[q] (same weights, same sampling noise), and a
+    gradient step on the bonus alone makes the posterior more uncertain."""
+    torch.manual_seed(0)
+    agent = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    data = agent.world_model.preprocess(breakout_replay.sample(4, 8))
+    totals, entropies = {}, {}
+    for scale in (0.0, 0.5):
+        agent.world_model.cfg = DreamerConfig.preset("minatar", **SMALL, post_ent_scale=scale)
+        torch.manual_seed(1)
+        total, _, metrics = agent.world_model.loss(data)
+        totals[scale], entropies[scale] = total.item(), metrics["wm_post_entropy"].item()
+    assert entropies[0.0] == pytest.approx(entropies[0.5])
+    assert totals[0.5] == pytest.approx(totals[0.0] - 0.5 * entropies[0.0], rel=1e-5)
+
+    wm = agent.world_model
+    torch.manual_seed(1)
+    embed = wm.encoder(data["image"])
+    post, _ = wm.rssm.observe(embed, data["action"], data["is_first"])
+    before = wm.rssm.entropy(wm.rssm.dist_params(post.stats)).mean()
+    wm.zero_grad(set_to_none=True)
+    (-before).backward()
+    with torch.no_grad():
+        for p in wm.parameters():
+            if p.grad is not None:
+                p -= 1e-3 * p.grad
+        torch.manual_seed(1)
+        post, _ = wm.rssm.observe(wm.encoder(data["image"]), data["action"], data["is_first"])
+        after = wm.rssm.entropy(wm.rssm.dist_params(post.stats)).mean()
+    assert after > before.detach()

@@ -123,6 +123,9 @@ class DreamerConfig:
     image_scale: float = 1.0
     reward_scale: float = 1.0
     discount_scale: float = 5.0
+    #: Bonus on the posterior's entropy, scale of -H[q(z_t | h_t, x_t)] in the loss (0: official;
+    #: kenjyoung/dreamerv2_JAX uses 0.01 as KL[q || uniform] on MinAtar, "very helpful for stability").
+    post_ent_scale: float = 0.0
 
     # --- optimisers (official: Adam, eps 1e-5, global-norm clip 100, decoupled weight decay 1e-6) -----
     model_lr: float = 2e-4

@@ -3,7 +3,8 @@
     L(phi) = E_q [ sum_t  image_scale  * -ln p(x_t | h_t, z_t)
                         + reward_scale * -ln p(r_t | h_t, z_t)
                         + discount_scale * -ln p(gamma_t | h_t, z_t)
-                        + kl_scale * KL_balanced[q(z_t | h_t, x_t) || p(z_t | h_t)] ]
+                        + kl_scale * KL_balanced[q(z_t | h_t, x_t) || p(z_t | h_t)]
+                        - post_ent_scale * H[q(z_t | h_t, x_t)] ]
 
 Each term is averaged over batch and time (the official ``.mean()``); the image term is summed over
 pixels. Reward: unit-variance Gaussian (MSE) on the reward, tanh-squashed for Atari. Discount: Bernoulli
@@ -134,6 +135,8 @@ class WorldModel(nn.Module):
             cfg.image_scale * image + cfg.reward_scale * reward + cfg.discount_scale * discount
             + cfg.kl_scale * kl_loss
         )
+        if cfg.post_ent_scale:
+            total = total - cfg.post_ent_scale * self.rssm.entropy(post_p).mean()
         with torch.no_grad():
             metrics = {
                 "wm_loss": total.detach(),
