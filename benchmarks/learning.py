@@ -192,6 +192,54 @@ def report(args: argparse.Namespace) -> dict:
     return table
 
 
+def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
+    """What a run's world model and actor say on its own replay, from ``ckpt/checkpoint.pt``.
+
+    * ``reward_r2``: 1 - MSE / Var(r) of the reward head under the posterior (16 x 50 sequences);
+      ``reward_pred_at_rewards``: its mean prediction at steps with a non-zero reward;
+    * ``reward_r2_prior``: the same with the prior's mode [z^_t, h_t] in place of the posterior's z_t (what
+      imagination sees one step ahead);
+    * ``action_share``: the actor's mean action probabilities on the replayed states.
+    """
+    import torch
+
+    from wmtransfer.config import from_dict
+    from wmtransfer.data.replay import Replay
+    from wmtransfer.dreamer.agent import Dreamer
+    from wmtransfer.dreamer.config import DreamerConfig
+    from wmtransfer.dreamer.rssm import Latent
+    from wmtransfer.io import safe_load
+
+    saved = safe_load(run_dir / "ckpt" / "checkpoint.pt")
+    ck = saved["agent"]
+    agent = Dreamer(from_dict(DreamerConfig, ck["config"]), tuple(ck["obs_shape"]), ck["n_actions"])
+    agent.restore(ck, restore_rng=False)
+    replay = Replay(seed=seed)
+    replay.load_state_dict(saved["replay"])
+    wm = agent.world_model
+    torch.manual_seed(seed)
+    rewards, preds, prior_preds, probs = [], [], [], []
+    with torch.no_grad():
+        for _ in range(batches):
+            data = wm.preprocess(replay.sample(16, 50))
+            post, prior_stats = wm.rssm.observe(wm.encoder(data["image"]), data["action"], data["is_first"])
+            rewards.append(data["reward"].flatten())
+            preds.append(wm.reward_head(post.feat()).squeeze(-1).flatten())
+            prior = Latent(post.deter, wm.rssm.sample(prior_stats, sample=False))
+            prior_preds.append(wm.reward_head(prior.feat()).squeeze(-1).flatten())
+            probs.append(torch.softmax(agent.actor(post.feat()), -1).reshape(-1, ck["n_actions"]).mean(0))
+    r, y, y_prior = torch.cat(rewards), torch.cat(preds), torch.cat(prior_preds)
+    nz = r != 0
+    out = {"updates": ck["updates"], "env_step": saved["loop"]["env_step"],
+           "reward_var": round(float(r.var()), 4), "reward_mse": round(float(((y - r) ** 2).mean()), 4),
+           "reward_r2": round(float(1 - ((y - r) ** 2).mean() / r.var()), 3),
+           "reward_pred_at_rewards": round(float(y[nz].mean()), 3) if nz.any() else None,
+           "reward_pred_elsewhere": round(float(y[~nz].mean()), 3),
+           "reward_r2_prior": round(float(1 - ((y_prior - r) ** 2).mean() / r.var()), 3),
+           "action_share": [round(float(v), 3) for v in torch.stack(probs).mean(0)]}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--games", nargs="+", default=["minatar-breakout", "minatar-space_invaders"])
@@ -206,7 +254,13 @@ def main() -> None:
     p.add_argument("--variant", help="name of a DreamerV2 variant: runs go to {game}/dreamer-NAME/")
     p.add_argument("--dreamer", help="the variant's dreamer section (JSON: preset, overrides)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--diagnose", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="print the reward head's fit and the actor's action shares from run checkpoints")
     args = p.parse_args()
+    if args.diagnose:
+        for d in args.diagnose:
+            print(d, json.dumps(diagnose(d)))
+        return
     if bool(args.variant) != bool(args.dreamer):
         p.error("--variant and --dreamer go together")
     if not args.report_only:
