@@ -41,6 +41,18 @@ def test_resume_with_another_config_is_refused_naming_the_key(tmp_path):
         RunFolder(tmp_path, {"agent": {"env_steps": 100, "lr": 1e-2}}).resume()
 
 
+def test_a_field_added_since_the_checkpoint_resumes_only_at_its_old_behaviour(tmp_path):
+    """A checkpoint written before ``dreamer.post_ent_scale`` existed resumes with the field at 0 (the old
+    behaviour) and is refused with the field set to anything else."""
+    run = RunFolder(tmp_path, {"dreamer": {"kl_scale": 0.1}})
+    run.resume()
+    run.metrics()
+    run.save({})
+    with pytest.raises(ConfigChanged, match=r"dreamer.post_ent_scale: checkpoint 0.0, now 0.01"):
+        RunFolder(tmp_path, {"dreamer": {"kl_scale": 0.1, "post_ent_scale": 0.01}}).resume()
+    assert RunFolder(tmp_path, {"dreamer": {"kl_scale": 0.1, "post_ent_scale": 0.0}}).resume() is not None
+
+
 def test_every_and_progress_lines():
     due = Every(50, start=120)
     assert [n for n in range(120, 260, 10) if due.due(n)] == [150, 200, 250]

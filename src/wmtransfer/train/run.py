@@ -51,6 +51,15 @@ def fault_point(name: str, count: int | None = None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+#: Config keys added after checkpoints of earlier versions were written, with the value that reproduces
+#: the behaviour those checkpoints were trained with. A checkpoint without such a key is read as having
+#: that value, so a field added with its old behaviour as default never blocks a resume. Add a line
+#: here whenever a field is added to a config section that run folders store.
+ADDED_KEYS: dict[str, Any] = {
+    "dreamer.post_ent_scale": 0.0,
+}
+
+
 class ConfigChanged(ValueError):
     """The checkpoint in a run folder was made with another configuration."""
 
@@ -71,6 +80,7 @@ def check_same_config(saved: Mapping[str, Any], current: Mapping[str, Any],
     may_change = set(may_change)
     a = flatten(json.loads(json.dumps(saved, default=str)))
     b = flatten(json.loads(json.dumps(current, default=str)))
+    a = {**{k: v for k, v in ADDED_KEYS.items() if k in b}, **a}
     differ = sorted(k for k in set(a) | set(b)
                     if a.get(k) != b.get(k) and k.rsplit(".", 1)[-1] not in may_change)
     if differ:
