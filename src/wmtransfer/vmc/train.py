@@ -126,7 +126,8 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
     rng = np.random.default_rng([seed, 1])
     held = _heldout(frames, np.random.default_rng([seed, 2]))
     train_idx = frames.frame_index(False)
-    vae = ConvVAE(games.spec(game_id).obs_shape, cfg.latent, cfg.vae_depth).to(device)
+    vae = ConvVAE(games.spec(game_id).obs_shape, cfg.latent, cfg.vae_depth,
+                  offset=cfg.vae_offset == "data").to(device)
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
     loop: dict[str, Any] = {"updates": 0, "ramp_start": -1, "ramp_mse": -1.0, "stopped": False,
                             "wall_time": 0.0}
@@ -139,13 +140,24 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
         rows = list(saved["rows"])
     start = time.time() - loop["wall_time"]
     x_held = to_input(frames.obs[held], scale).to(device)
+    # what V must beat: the training frames' mean frame, the best prediction that ignores the frame
+    mean_idx = np.random.default_rng([seed, 7]).choice(train_idx, min(4096, len(train_idx)), replace=False)
+    mean_frame = to_input(frames.obs[np.sort(mean_idx)], scale).mean(0, keepdim=True).to(device)
+    mean_frame_mse = float(pixel_mse(x_held, mean_frame.expand_as(x_held)))
 
-    def held_mse() -> float:
+    def held_errors() -> dict[str, float]:
+        """Held-out error from each frame's own code, and from another frame's (the next held-out one):
+        equal when V decodes every code to the same frame."""
         vae.eval()
         with torch.no_grad():
-            mse = float(pixel_mse(x_held, vae.decode(vae.encode(x_held)[0])))
+            mu = vae.encode(x_held)[0]
+            own = float(pixel_mse(x_held, vae.decode(mu)))
+            swap = float(pixel_mse(x_held, vae.decode(mu.roll(1, 0))))
         vae.train()
-        return mse
+        return {"heldout_mse": own, "heldout_swap_mse": swap}
+
+    def held_mse() -> float:
+        return held_errors()["heldout_mse"]
 
     def save_checkpoint() -> None:
         _save_stage(out, "vae", vae, opt, {"batches": rng}, loop, rows, config, start)
@@ -156,6 +168,8 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
         ramp = None if loop["ramp_start"] < 0 else loop["ramp_start"]
         beta = beta_at(loop["updates"], ramp, cfg.vae_beta_ramp, cfg.vae_beta)
         x = to_input(frames.obs[rng.choice(train_idx, size=cfg.vae_batch)], scale).to(device)
+        if vae.offset and not bool(vae.out_offset_fitted):
+            vae.fit_offset(x)  # once, from the first batch; then saved and resumed with the weights
         x_hat, mu, logvar = vae(x)
         loss, terms = vae_loss(x, x_hat, mu, logvar, beta)
         values = {"loss": loss.item(), "recon": terms["recon"].item(), "kl": terms["kl"].item()}
@@ -170,9 +184,10 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
         sums["n"] = sums.get("n", 0) + 1
         last = loop["updates"] == cfg.vae_updates
         if loop["updates"] % cfg.log_every == 0 or last:
-            mse = held_mse()
+            errors = held_errors()
+            mse = errors["heldout_mse"]
             rows.append({"update": loop["updates"], "wall_time": round(time.time() - start, 3), "beta": beta,
-                         **{k: sums[k] / sums["n"] for k in ("loss", "recon", "kl")}, "heldout_mse": mse})
+                         **{k: sums[k] / sums["n"] for k in ("loss", "recon", "kl")}, **errors})
             sums = {}
             reconstructs = mse <= cfg.vae_recon_target or loop["updates"] >= cfg.vae_recon_updates
             if loop["ramp_start"] < 0 and reconstructs:
@@ -188,7 +203,7 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
     save_checkpoint()
     summary = {"game": game_id, "seed": seed, "updates": loop["updates"], "stopped_early": loop["stopped"],
                "beta_ramp_start": loop["ramp_start"] if loop["ramp_start"] >= 0 else None,
-               "heldout_mse": rows[-1]["heldout_mse"] if rows else held_mse(), "frames": frames.num_frames,
+               **held_errors(), "mean_frame_mse": mean_frame_mse, "frames": frames.num_frames,
                "episodes": len(frames.lengths), "wall_time": time.time() - start, "config": config}
     write_json(out / "vae_summary.json", summary)
     save_vae(out / "vae.pt", vae.cpu(), game=game_id, seed=seed, updates=loop["updates"], config=config)
