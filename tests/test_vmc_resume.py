@@ -24,7 +24,8 @@ def train_vae(dataset, out, kill_at: str | None = None) -> subprocess.CompletedP
         env["WMTRANSFER_KILL_AT"] = kill_at
     return subprocess.run([sys.executable, "-m", "wmtransfer.cli", "train-vae", "--game", GAME, "--seed", "0",
                            "--dataset", str(dataset), "--out", str(out), "--threads", "1",
-                           "--config", json.dumps(VMC)], env=env, capture_output=True, text=True, timeout=3600)
+                           "--config", json.dumps(VMC)],
+                          env=env, capture_output=True, text=True, timeout=3600)
 
 
 def test_killed_vae_stage_resumes_identically(tmp_path):
