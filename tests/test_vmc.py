@@ -91,8 +91,11 @@ def test_vae_loss_falls_on_real_frames_with_the_beta_schedule(trained):
     out, _ = trained
     m = pd.read_csv(out / "vae_metrics.csv")
     assert list(m["update"]) == list(range(10, 301, 10))
-    assert m["recon"].iloc[-1] < 0.2 * m["recon"].iloc[0], m["recon"].tolist()
-    ramp = json.loads((out / "vae_summary.json").read_text())["beta_ramp_start"]
+    # V starts at the mean frame (the data offset), so the loss starts lower than from a 0.5-grey frame
+    assert m["recon"].iloc[-1] < 0.3 * m["recon"].iloc[0], m["recon"].tolist()
+    summary = json.loads((out / "vae_summary.json").read_text())
+    assert summary["heldout_mse"] < 0.5 * summary["mean_frame_mse"], summary  # measured 0.0035 vs 0.0147
+    ramp = summary["beta_ramp_start"]
     assert 0 < ramp <= 200  # reconstruction only until it reconstructs, then beta rises
     assert (m.loc[m["update"] <= ramp, "beta"] == 0).all() and m["beta"].iloc[-1] > 0
 
