@@ -156,12 +156,16 @@ def test_mdnrnn_shapes_and_sampling():
     assert torch.allclose(draws, centre[:, 0], atol=0.02)
 
 
-def test_mdnrnn_loss_falls_on_encoded_data(trained):
+def test_mdnrnn_loss_falls_on_encoded_data(trained, dataset, tmp_path):
     out, _ = trained
     m = pd.read_csv(out / "mdnrnn_metrics.csv")
     assert list(m["update"]) == [10, 20, 30]  # mdn_updates 30
     assert {"nll", "reward_mse", "end_bce", "loss"} <= set(m.columns)
-    assert m["nll"].iloc[-1] < m["nll"].iloc[0], m["nll"].tolist()
+    # with a V whose codes carry the frame, M's NLL first rises for ~30 updates, then falls (measured:
+    # 1.67 at update 10, 1.73 at 30, 1.48 at 60, 1.06 at 200)
+    train_mdnrnn(GAME, dataset, out / "vae.pt", 0, tmp_path, tiny(mdn_updates=60))
+    m = pd.read_csv(tmp_path / "mdnrnn_metrics.csv")
+    assert m["nll"].iloc[-1] < 0.95 * m["nll"].iloc[0], m["nll"].tolist()
 
 
 def test_windows_stay_inside_episodes(dataset):
