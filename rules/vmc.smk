@@ -1,6 +1,7 @@
 # Ha & Schmidhuber's World Models (seed 004) on every target game of the study, one run folder per game
 # and seed: V (ConvVAE) and M (MDN-RNN) on the game's dataset, C (linear controller) by CMA-ES in the real
-# game (or M's dream), then test episodes. Each training rule resumes from its checkpoint under ckpt/.
+# game (or M's dream), then test episodes. Each training rule is a RunFolder in {stage}/ of the run folder
+# (staging, resume from {stage}/ckpt/, promotion) and links its finished files to the declared outputs.
 
 
 rule train_vae:

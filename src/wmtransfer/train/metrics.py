@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-#: Column order of metrics.csv (shared by DQN, Dreamer and pre-training runs).
+#: Column order of metrics.csv (shared by DQN, Dreamer and pre-training runs; V-M-C's stages, which log
+#: other quantities, pass their own, starting with the same three).
 COLUMNS = (
     "env_step", "update", "wall_time",
     "episode_return", "episode_length", "game", "eval_return",
@@ -35,14 +36,15 @@ def _fmt(value) -> str:
 class MetricsCSV:
     """Append-only writer of ``metrics.csv``; :attr:`rows` counts the rows written so far."""
 
-    def __init__(self, path: str | Path, resume_rows: int | None = None):
+    def __init__(self, path: str | Path, resume_rows: int | None = None, columns: tuple[str, ...] = COLUMNS):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.columns = tuple(columns)
         if resume_rows is not None and self.path.exists():
             self._truncate(resume_rows)
         else:
             with self.path.open("w", newline="") as f:
-                csv.writer(f).writerow(COLUMNS)
+                csv.writer(f).writerow(self.columns)
             self.rows = 0
         self._file = self.path.open("a", newline="")
         self._writer = csv.writer(self._file)
@@ -52,7 +54,7 @@ class MetricsCSV:
         with self.path.open(newline="") as f:
             lines = list(csv.reader(f))
         header, body = lines[0], lines[1 : 1 + n_rows]
-        if tuple(header) != COLUMNS:
+        if tuple(header) != self.columns:
             raise ValueError(f"{self.path}: unexpected header {header}")
         tmp = self.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:
@@ -61,10 +63,10 @@ class MetricsCSV:
         self.rows = len(body)
 
     def write(self, env_step: int, update: int, wall_time: float, values: Mapping[str, object]) -> None:
-        """Append one row; keys outside :data:`COLUMNS` are ignored."""
+        """Append one row; keys outside :attr:`columns` are ignored."""
         row = {"env_step": int(env_step), "update": int(update), "wall_time": round(float(wall_time), 3)}
-        row.update({k: v for k, v in values.items() if k in COLUMNS and k not in row})
-        self._writer.writerow([_fmt(row.get(c)) for c in COLUMNS])
+        row.update({k: v for k, v in values.items() if k in self.columns and k not in row})
+        self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
         self._file.flush()
         self.rows += 1
 

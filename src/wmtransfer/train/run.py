@@ -31,7 +31,7 @@ from typing import Any
 
 from ..io import write_json
 from . import checkpoint as ckpt_io
-from .metrics import MetricsCSV
+from .metrics import COLUMNS, MetricsCSV
 
 #: Config keys that may change when a run is resumed (extending a finished run's budget).
 RESUMABLE_CHANGES = ("env_steps", "updates", "total_steps")
@@ -216,12 +216,12 @@ class RunFolder:
         write_json(self.partial / "config.json", self.config)
         return saved
 
-    def metrics(self) -> MetricsCSV:
+    def metrics(self, columns: tuple[str, ...] = COLUMNS) -> MetricsCSV:
         """``partial/metrics.csv``: new, or cut back to the rows the checkpoint accounted for."""
         rows = int(self._saved["metrics_rows"]) if self._saved else None
         if rows is None:  # a fresh start: never write through a link that a promoted output shares
             (self.partial / "metrics.csv").unlink(missing_ok=True)
-        self._metrics = MetricsCSV(self.partial / "metrics.csv", resume_rows=rows)
+        self._metrics = MetricsCSV(self.partial / "metrics.csv", resume_rows=rows, columns=columns)
         return self._metrics
 
     def wall(self) -> float:

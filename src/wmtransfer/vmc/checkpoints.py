@@ -30,13 +30,17 @@ def _read(path: str | Path, kind: str) -> dict[str, Any]:
 
 def save_vae(path: str | Path, vae: ConvVAE, **meta) -> None:
     save_atomic({"kind": "vae", "obs_shape": list(vae.obs_shape), "latent": vae.latent, "depth": vae.depth,
-                 "state_dict": vae.state_dict(), **meta}, path)
+                 "offset": vae.offset, "state_dict": vae.state_dict(), **meta}, path)
 
 
 def load_vae(path: str | Path) -> ConvVAE:
     data = _read(path, "vae")
-    vae = ConvVAE(tuple(data["obs_shape"]), data["latent"], data["depth"])
-    vae.load_state_dict(data["state_dict"])
+    vae = ConvVAE(tuple(data["obs_shape"]), data["latent"], data["depth"], data.get("offset", False))
+    state = dict(data["state_dict"])
+    for key, value in vae.state_dict().items():  # files from before the output offset: none, marked unset
+        if key.startswith("out_offset"):
+            state.setdefault(key, torch.zeros_like(value))
+    vae.load_state_dict(state)
     vae.meta = {k: v for k, v in data.items() if k != "state_dict"}
     return vae.eval()
 

@@ -80,7 +80,7 @@ def add_parsers(sub) -> None:
                        "processes)")
         p.add_argument("--out", required=True, help=run_help)
 
-    run = "run folder results/vmc/{game}/seed{seed} (resumed from its ckpt/)"
+    run = "run folder results/vmc/{game}/seed{seed} (the stage resumes from its {stage}/ckpt/)"
     p = sub.add_parser("train-vae", help="V-M-C: train the ConvVAE (V) on a game's dataset")
     common(p, run)
     p.add_argument("--dataset", required=True, help="dataset folder results/datasets/{game}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..config import ConfigError
 
 TRAIN_IN = ("real", "dream")
+VAE_OFFSETS = ("none", "data")
 
 
 @dataclass
@@ -31,6 +32,10 @@ class VMCConfig:
     latent: int = 512
     #: Channels of the first convolution; the four convolutions have depth x 1, 2, 4, 8 (Ha: 32).
     vae_depth: int = 32
+    #: Fixed per-pixel offset added to V's decoder output before the sigmoid: "none" (Ha & Schmidhuber)
+    #: or "data", the log-odds of the first training batch's mean frame (as DreamerV2's
+    #: ``decoder_offset: data``). Without it V decodes every frame to the mean frame (docs/vmc.md).
+    vae_offset: str = "data"
     #: Frames per V update.
     vae_batch: int = 64
     #: Adam learning rate of V (Ha: 1e-4).
@@ -113,6 +118,8 @@ class VMCConfig:
                 raise ConfigError(f"vmc.{key} must be >= 0, got {getattr(self, key)}")
         if not 0.0 <= self.holdout_frac < 1.0:
             raise ConfigError(f"vmc.holdout_frac must lie in [0, 1), got {self.holdout_frac}")
+        if self.vae_offset not in VAE_OFFSETS:
+            raise ConfigError(f"vmc.vae_offset must be one of {list(VAE_OFFSETS)}, got {self.vae_offset!r}")
         if self.train_in not in TRAIN_IN:
             raise ConfigError(f"vmc.train_in must be one of {list(TRAIN_IN)}, got {self.train_in!r}")
         if self.population < 2:

@@ -13,17 +13,20 @@
    generation plays the same seeded levels. The best candidate seen is saved.
 4. **Evaluation** (:func:`evaluate_controller`): ``eval_episodes`` test episodes in the real game.
 
-Each stage checkpoints atomically (``ckpt/{stage}.pt``: model, optimiser, RNG states, loop counters,
-metrics rows) and a rerun resumes from it after checking that the configuration is the same (the
-budget of the stage may grow). CMA-ES is resumed exactly by replaying the recorded fitness values
-through a freshly seeded ``CMAEvolutionStrategy`` (its state is not plain data, its replay is). The
-declared outputs (``vae.pt``, ``mdnrnn.pt``, ``controller.pt``, ``evaluation.csv``) are written last.
+Each training stage is a :class:`~wmtransfer.train.run.RunFolder` of its own, ``{out}/{stage}/``
+(``vae``, ``mdnrnn``, ``controller``): staging in ``partial/``, the resumable state in
+``ckpt/checkpoint.pt`` (model, optimiser, RNG states, loop counters), the configuration checked on
+resume (only the stage's budget may grow), ``metrics.csv`` cut back to the checkpoint, fault points for
+the resume tests, promotion with ``summary.json`` last. The finished stage is then published into
+``out`` under the names the rules declare (``vae.pt``, ``vae_metrics.csv``, ``vae_summary.json`` last;
+likewise ``mdnrnn_*`` and ``controller_*``). CMA-ES is resumed exactly by replaying the recorded
+fitness values through a freshly seeded ``CMAEvolutionStrategy`` (its state is not plain data, its
+replay is).
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from ..config import to_dict
 from ..io import atomic_write, write_json
 from ..train import checkpoint as ckpt_io
 from ..train.agent import NonFiniteLossError, seed_everything
+from ..train.run import Every, Progress, RunFolder, fault_point, link_or_copy
 from .checkpoints import load_controller, load_mdnrnn, load_vae, save_controller, save_mdnrnn, save_vae
 from .config import VMCConfig
 from .controller import RolloutPool, Scorer, n_params, real_rollouts
@@ -49,49 +53,36 @@ BUDGETS = {"vae": ("vae_updates",), "mdnrnn": ("mdn_updates",), "controller": ("
 HELDOUT_FRAMES = 512
 
 
-def _progress(total: int, initial: int, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, disable=not sys.stderr.isatty(), leave=False)
-
-
 def _check_finite(values: dict[str, float], stage: str, update: int) -> None:
     bad = [k for k, v in values.items() if not np.isfinite(v)]
     if bad:
         raise NonFiniteLossError(f"{stage}: non-finite {', '.join(bad)} at update {update}")
 
 
-def _start(out: Path, stage: str, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The stage's checkpoint when it continues the same experiment (only the budget may differ)."""
-    saved = ckpt_io.load(out / "ckpt" / f"{stage}.pt")
-    if saved is None:
-        return None
-    a, b = saved["config"], config
-    differ = sorted(k for k in set(a["vmc"]) | set(b["vmc"])
-                    if a["vmc"].get(k) != b["vmc"].get(k) and k not in BUDGETS[stage])
-    differ += sorted(k for k in set(a) - {"vmc"} | set(b) - {"vmc"} if a.get(k) != b.get(k))
-    if differ:
-        raise ValueError(f"{out / 'ckpt' / f'{stage}.pt'} belongs to a different configuration; "
-                         + "; ".join(f"{k}: checkpoint {a['vmc'].get(k, a.get(k))!r}, now "
-                                     f"{b['vmc'].get(k, b.get(k))!r}" for k in differ))
-    print(f"resuming {stage} from {out / 'ckpt' / f'{stage}.pt'}", file=sys.stderr)
-    return saved
+#: Columns of each stage's metrics.csv. V and M learn offline from the dataset and C from whole rollouts,
+#: so ``env_step`` is 0 on every row; ``update`` counts V's or M's updates, C's generations.
+COLUMNS = {
+    "vae": ("env_step", "update", "wall_time", "beta", "loss", "recon", "kl", "heldout_mse",
+            "heldout_swap_mse"),
+    "mdnrnn": ("env_step", "update", "wall_time", "loss", "nll", "reward_mse", "end_bce"),
+    "controller": ("env_step", "update", "wall_time", "generation", "best_fitness", "mean_fitness",
+                   "worst_fitness", "best_so_far", "sigma", "rollouts"),
+}
 
 
-def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    df = pd.DataFrame(rows)
-    atomic_write(path, lambda p: df.to_csv(p, index=False))
+def _stage(out: Path, stage: str, config: dict[str, Any]) -> tuple[RunFolder, dict[str, Any] | None]:
+    """The stage's run folder ``out/stage`` and its checkpoint (None on a fresh start)."""
+    run = RunFolder(out / stage, config, may_change=BUDGETS[stage])
+    return run, run.resume()
 
 
-def _save_stage(out: Path, stage: str, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                generators: dict[str, np.random.Generator], loop: dict[str, Any], rows: list[dict[str, Any]],
-                config: dict[str, Any], start: float) -> None:
-    """Checkpoint of a gradient-trained stage (V or M) and its metrics so far."""
-    loop["wall_time"] = time.time() - start
-    ckpt_io.save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "rng": ckpt_io.rng_state(generators), "loop": dict(loop), "rows": rows,
-                         "config": config}, out / "ckpt" / f"{stage}.pt")
-    _write_rows(out / f"{stage}_metrics.csv", rows)
+def _publish(run: RunFolder, stage: str, model: str) -> None:
+    """Link the finished stage's files into the chain's folder under the names the rules declare
+    (``{stage}.pt``, ``{stage}_metrics.csv``, ``{stage}_summary.json`` last)."""
+    for i, (name, as_name) in enumerate(((model, model), ("metrics.csv", f"{stage}_metrics.csv"),
+                                         ("summary.json", f"{stage}_summary.json"))):
+        fault_point("publish", i)
+        link_or_copy(run.partial / name, run.out.parent / as_name)
 
 
 def _frames_for(game_id: str, dataset: str | Path, cfg: VMCConfig) -> Frames:
@@ -114,48 +105,62 @@ def _heldout(frames: Frames, rng: np.random.Generator) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------- V
 def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg: VMCConfig,
               device: str = "cpu") -> dict[str, Any]:
-    """Train V on ``dataset`` (a ``results/datasets/{game}`` folder); writes ``vae_metrics.csv``,
-    ``vae_summary.json`` and last ``vae.pt``."""
+    """Train V on ``dataset`` (a ``results/datasets/{game}`` folder) in the run folder ``out/vae``; publishes
+    ``vae.pt``, ``vae_metrics.csv`` and last ``vae_summary.json`` into ``out``."""
     cfg.validate()
     out = Path(out)
     config = {"game": game_id, "seed": seed, "stage": "vae", "vmc": to_dict(cfg)}
-    saved = _start(out, "vae", config)
+    run, saved = _stage(out, "vae", config)
     seed_everything(seed)
     frames = _frames_for(game_id, dataset, cfg)
     scale = obs_scale(game_id)
     rng = np.random.default_rng([seed, 1])
     held = _heldout(frames, np.random.default_rng([seed, 2]))
     train_idx = frames.frame_index(False)
-    vae = ConvVAE(games.spec(game_id).obs_shape, cfg.latent, cfg.vae_depth).to(device)
+    vae = ConvVAE(games.spec(game_id).obs_shape, cfg.latent, cfg.vae_depth,
+                  offset=cfg.vae_offset == "data").to(device)
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
-    loop: dict[str, Any] = {"updates": 0, "ramp_start": -1, "ramp_mse": -1.0, "stopped": False,
-                            "wall_time": 0.0}
-    rows: list[dict[str, Any]] = []
+    loop: dict[str, Any] = {"updates": 0, "ramp_start": -1, "ramp_mse": -1.0, "stopped": False}
     if saved is not None:
         vae.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         ckpt_io.set_rng_state(saved["rng"], {"batches": rng})
         loop.update(saved["loop"])
-        rows = list(saved["rows"])
-    start = time.time() - loop["wall_time"]
+    metrics = run.metrics(COLUMNS["vae"])
     x_held = to_input(frames.obs[held], scale).to(device)
+    # what V must beat: the training frames' mean frame, the best prediction that ignores the frame
+    mean_idx = np.random.default_rng([seed, 7]).choice(train_idx, min(4096, len(train_idx)), replace=False)
+    mean_frame = to_input(frames.obs[np.sort(mean_idx)], scale).mean(0, keepdim=True).to(device)
+    mean_frame_mse = float(pixel_mse(x_held, mean_frame.expand_as(x_held)))
 
-    def held_mse() -> float:
+    def held_errors() -> dict[str, float]:
+        """Held-out error from each frame's own code, and from another frame's (the next held-out one):
+        equal when V decodes every code to the same frame."""
         vae.eval()
         with torch.no_grad():
-            mse = float(pixel_mse(x_held, vae.decode(vae.encode(x_held)[0])))
+            mu = vae.encode(x_held)[0]
+            own = float(pixel_mse(x_held, vae.decode(mu)))
+            swap = float(pixel_mse(x_held, vae.decode(mu.roll(1, 0))))
         vae.train()
-        return mse
+        return {"heldout_mse": own, "heldout_swap_mse": swap}
 
-    def save_checkpoint() -> None:
-        _save_stage(out, "vae", vae, opt, {"batches": rng}, loop, rows, config, start)
+    saved_at = loop["updates"] if saved is not None else -1
 
+    def save() -> None:
+        nonlocal saved_at
+        run.save({"model": vae.state_dict(), "optimizer": opt.state_dict(),
+                  "rng": ckpt_io.rng_state({"batches": rng}), "loop": dict(loop)})
+        saved_at = loop["updates"]
+
+    log, checkpoint = Every(cfg.log_every, loop["updates"]), Every(cfg.checkpoint_every, loop["updates"])
+    progress = Progress(cfg.vae_updates, loop["updates"], "updates", f"V {game_id} seed {seed}")
     sums: dict[str, float] = {}
-    bar = _progress(cfg.vae_updates, loop["updates"], f"V {game_id}")
     while loop["updates"] < cfg.vae_updates and not loop["stopped"]:
         ramp = None if loop["ramp_start"] < 0 else loop["ramp_start"]
         beta = beta_at(loop["updates"], ramp, cfg.vae_beta_ramp, cfg.vae_beta)
         x = to_input(frames.obs[rng.choice(train_idx, size=cfg.vae_batch)], scale).to(device)
+        if vae.offset and not bool(vae.out_offset_fitted):
+            vae.fit_offset(x)  # once, from the first batch; then saved and resumed with the weights
         x_hat, mu, logvar = vae(x)
         loss, terms = vae_loss(x, x_hat, mu, logvar, beta)
         values = {"loss": loss.item(), "recon": terms["recon"].item(), "kl": terms["kl"].item()}
@@ -164,15 +169,14 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
         loss.backward()
         opt.step()
         loop["updates"] += 1
-        bar.update()
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v
         sums["n"] = sums.get("n", 0) + 1
-        last = loop["updates"] == cfg.vae_updates
-        if loop["updates"] % cfg.log_every == 0 or last:
-            mse = held_mse()
-            rows.append({"update": loop["updates"], "wall_time": round(time.time() - start, 3), "beta": beta,
-                         **{k: sums[k] / sums["n"] for k in ("loss", "recon", "kl")}, "heldout_mse": mse})
+        if log.due(loop["updates"]) or loop["updates"] == cfg.vae_updates:
+            errors = held_errors()
+            mse = errors["heldout_mse"]
+            metrics.write(0, loop["updates"], run.wall(), {
+                "beta": beta, **{k: sums[k] / sums["n"] for k in ("loss", "recon", "kl")}, **errors})
             sums = {}
             reconstructs = mse <= cfg.vae_recon_target or loop["updates"] >= cfg.vae_recon_updates
             if loop["ramp_start"] < 0 and reconstructs:
@@ -181,17 +185,20 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
                   and mse > (1 + cfg.vae_stop_degrade) * loop["ramp_mse"]):
                 loop["stopped"] = True  # the reconstruction degrades: stop, as seed 004 did
         elif loop["ramp_start"] < 0 and loop["updates"] >= cfg.vae_recon_updates:
-            loop["ramp_start"], loop["ramp_mse"] = loop["updates"], held_mse()
-        if loop["updates"] % cfg.checkpoint_every == 0 or last or loop["stopped"]:
-            save_checkpoint()
-    bar.close()
-    save_checkpoint()
+            loop["ramp_start"], loop["ramp_mse"] = loop["updates"], held_errors()["heldout_mse"]
+        progress.update(loop["updates"], beta=beta, recon=values["recon"])
+        if checkpoint.due(loop["updates"]):
+            save()
+    progress.close()
+    if saved_at != loop["updates"]:
+        save()
     summary = {"game": game_id, "seed": seed, "updates": loop["updates"], "stopped_early": loop["stopped"],
                "beta_ramp_start": loop["ramp_start"] if loop["ramp_start"] >= 0 else None,
-               "heldout_mse": rows[-1]["heldout_mse"] if rows else held_mse(), "frames": frames.num_frames,
-               "episodes": len(frames.lengths), "wall_time": time.time() - start, "config": config}
-    write_json(out / "vae_summary.json", summary)
-    save_vae(out / "vae.pt", vae.cpu(), game=game_id, seed=seed, updates=loop["updates"], config=config)
+               **held_errors(), "mean_frame_mse": mean_frame_mse, "frames": frames.num_frames,
+               "episodes": len(frames.lengths), "config": config}
+    summary = run.finish(summary, {"vae.pt": lambda p: save_vae(
+        p, vae.cpu(), game=game_id, seed=seed, updates=loop["updates"], config=config)})
+    _publish(run, "vae", "vae.pt")
     return summary
 
 
@@ -223,12 +230,12 @@ def mdn_losses(mdn: MDNRNN, z: torch.Tensor, action: torch.Tensor, reward: torch
 
 def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: int, out: str | Path,
                  cfg: VMCConfig, device: str = "cpu") -> dict[str, Any]:
-    """Train M on the V-encoded dataset; writes ``mdnrnn_metrics.csv``, ``mdnrnn_summary.json`` and last
-    ``mdnrnn.pt``."""
+    """Train M on the V-encoded dataset in the run folder ``out/mdnrnn``; publishes ``mdnrnn.pt``,
+    ``mdnrnn_metrics.csv`` and last ``mdnrnn_summary.json`` into ``out``."""
     cfg.validate()
     out = Path(out)
     config = {"game": game_id, "seed": seed, "stage": "mdnrnn", "vmc": to_dict(cfg)}
-    saved = _start(out, "mdnrnn", config)
+    run, saved = _stage(out, "mdnrnn", config)
     seed_everything(seed)
     vae = load_vae(vae_path)
     if vae.meta.get("game") != game_id:
@@ -245,15 +252,13 @@ def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: 
     mdn = MDNRNN(cfg.latent, games.spec(game_id).n_actions, cfg.mdn_hidden, cfg.mdn_gaussians,
                  cfg.mdn_heads).to(device)
     opt = torch.optim.Adam(mdn.parameters(), lr=cfg.mdn_lr)
-    loop: dict[str, Any] = {"updates": 0, "wall_time": 0.0}
-    rows: list[dict[str, Any]] = []
+    loop: dict[str, Any] = {"updates": 0, "nll": None}
     if saved is not None:
         mdn.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         ckpt_io.set_rng_state(saved["rng"], {"windows": rng})
         loop.update(saved["loop"])
-        rows = list(saved["rows"])
-    start = time.time() - loop["wall_time"]
+    metrics = run.metrics(COLUMNS["mdnrnn"])
 
     def batch(idx: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
         i = torch.as_tensor(idx)
@@ -262,11 +267,17 @@ def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: 
         return {"z": z.to(device), "action": action_all[nxt].to(device), "reward": reward_all[nxt].to(device),
                 "end": end_all[nxt].to(device), "mask": torch.as_tensor(mask).to(device)}
 
-    def save_checkpoint() -> None:
-        _save_stage(out, "mdnrnn", mdn, opt, {"windows": rng}, loop, rows, config, start)
+    saved_at = loop["updates"] if saved is not None else -1
 
+    def save() -> None:
+        nonlocal saved_at
+        run.save({"model": mdn.state_dict(), "optimizer": opt.state_dict(),
+                  "rng": ckpt_io.rng_state({"windows": rng}), "loop": dict(loop)})
+        saved_at = loop["updates"]
+
+    log, checkpoint = Every(cfg.log_every, loop["updates"]), Every(cfg.checkpoint_every, loop["updates"])
+    progress = Progress(cfg.mdn_updates, loop["updates"], "updates", f"M {game_id} seed {seed}")
     sums: dict[str, float] = {}
-    bar = _progress(cfg.mdn_updates, loop["updates"], f"M {game_id}")
     while loop["updates"] < cfg.mdn_updates:
         terms = mdn_losses(mdn, **batch(*windows.sample(cfg.mdn_batch)))
         values = {k: v.item() for k, v in terms.items()}
@@ -276,24 +287,25 @@ def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: 
         torch.nn.utils.clip_grad_norm_(mdn.parameters(), cfg.mdn_grad_clip)
         opt.step()
         loop["updates"] += 1
-        bar.update()
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v
         sums["n"] = sums.get("n", 0) + 1
-        last = loop["updates"] == cfg.mdn_updates
-        if loop["updates"] % cfg.log_every == 0 or last:
-            rows.append({"update": loop["updates"], "wall_time": round(time.time() - start, 3),
-                         **{k: v / sums["n"] for k, v in sums.items() if k != "n"}})
+        if log.due(loop["updates"]) or loop["updates"] == cfg.mdn_updates:
+            means = {k: v / sums["n"] for k, v in sums.items() if k != "n"}
+            metrics.write(0, loop["updates"], run.wall(), means)
+            loop["nll"] = means["nll"]
             sums = {}
-        if loop["updates"] % cfg.checkpoint_every == 0 or last:
-            save_checkpoint()
-    bar.close()
-    save_checkpoint()
-    summary = {"game": game_id, "seed": seed, "updates": loop["updates"],
-               "nll": rows[-1]["nll"] if rows else None, "frames": frames.num_frames,
-               "wall_time": time.time() - start, "config": config}
-    write_json(out / "mdnrnn_summary.json", summary)
-    save_mdnrnn(out / "mdnrnn.pt", mdn.cpu(), game=game_id, seed=seed, updates=loop["updates"], config=config)
+        progress.update(loop["updates"], nll=values["nll"])
+        if checkpoint.due(loop["updates"]):
+            save()
+    progress.close()
+    if saved_at != loop["updates"]:
+        save()
+    summary = {"game": game_id, "seed": seed, "updates": loop["updates"], "nll": loop["nll"],
+               "frames": frames.num_frames, "config": config}
+    summary = run.finish(summary, {"mdnrnn.pt": lambda p: save_mdnrnn(
+        p, mdn.cpu(), game=game_id, seed=seed, updates=loop["updates"], config=config)})
+    _publish(run, "mdnrnn", "mdnrnn.pt")
     return summary
 
 
@@ -314,12 +326,13 @@ def _cma(n: int, cfg: VMCConfig, seed: int):
 
 def train_controller(game_id: str, vae_path: str | Path, mdn_path: str | Path, seed: int, out: str | Path,
                      cfg: VMCConfig, workers: int = 1, dataset: str | Path | None = None) -> dict[str, Any]:
-    """CMA-ES on C; writes ``controller_metrics.csv`` (fitness per generation), ``controller_summary.json``
-    and last ``controller.pt`` (the best candidate seen). ``dataset`` gives the dream's first frames."""
+    """CMA-ES on C in the run folder ``out/controller``; publishes ``controller.pt`` (the best candidate
+    seen), ``controller_metrics.csv`` (fitness per generation) and last ``controller_summary.json`` into
+    ``out``. ``dataset`` gives the dream's first frames."""
     cfg.validate()
     out = Path(out)
     config = {"game": game_id, "seed": seed, "stage": "controller", "vmc": to_dict(cfg)}
-    saved = _start(out, "controller", config)
+    run, saved = _stage(out, "controller", config)
     seed_everything(seed)
     vae, spec = load_vae(vae_path), games.spec(game_id)
     mdn = load_mdnrnn(mdn_path, vae)
@@ -336,32 +349,25 @@ def train_controller(game_id: str, vae_path: str | Path, mdn_path: str | Path, s
     size = n_params(mdn.latent, mdn.hidden, spec.n_actions)
     es = _cma(size, cfg, seed)
     history: list[list[float]] = []
-    rows: list[dict[str, Any]] = []
     best = {"fitness": -np.inf, "params": np.zeros(size, np.float32), "generation": -1}
-    wall = 0.0
     if saved is not None:  # replay the recorded generations through a fresh, identically seeded CMA-ES
         history = [list(f) for f in saved["history"]]
         for fitness in history:
             es.tell(es.ask(), [-f for f in fitness])
         if not np.allclose(es.mean, saved["mean"].numpy(), atol=1e-6):
-            raise RuntimeError(f"{out / 'ckpt/controller.pt'}: replaying CMA-ES did not reproduce its state")
-        rows = list(saved["rows"])
+            raise RuntimeError(f"{run.checkpoint_path}: replaying CMA-ES did not reproduce its state")
         best = {"fitness": saved["best_fitness"], "params": saved["best_params"].numpy(),
                 "generation": saved["best_generation"]}
-        wall = saved["wall_time"]
-    start = time.time() - wall
+    metrics = run.metrics(COLUMNS["controller"])
 
-    def save_checkpoint() -> None:
-        ckpt_io.save_atomic({"history": history, "mean": torch.as_tensor(es.mean),
-                             "best_params": torch.as_tensor(best["params"]), "best_fitness": best["fitness"],
-                             "best_generation": best["generation"], "rows": rows,
-                             "wall_time": time.time() - start, "config": config},
-                            out / "ckpt" / "controller.pt")
-        _write_rows(out / "controller_metrics.csv", rows)
+    def save() -> None:
+        run.save({"history": history, "mean": torch.as_tensor(es.mean),
+                  "best_params": torch.as_tensor(best["params"]), "best_fitness": best["fitness"],
+                  "best_generation": best["generation"]})
 
     scorer = Scorer(game_id, vae, mdn, cfg.rollouts, cfg.rollout_max_steps, cfg.train_in,
                     cfg.dream_temperature, z0)
-    bar = _progress(cfg.generations, len(history), f"C {game_id}")
+    progress = Progress(cfg.generations, len(history), "generations", f"C {game_id} seed {seed}", every_s=0)
     with RolloutPool(scorer, {"vae": vae_path, "mdnrnn": mdn_path}, workers) as pool:
         while len(history) < cfg.generations:
             generation = len(history)
@@ -373,23 +379,22 @@ def train_controller(game_id: str, vae_path: str | Path, mdn_path: str | Path, s
             if fitness[top] > best["fitness"]:
                 best = {"fitness": float(fitness[top]), "params": np.asarray(candidates[top], np.float32),
                         "generation": generation}
-            rows.append({"generation": generation + 1, "wall_time": round(time.time() - start, 3),
-                         "best_fitness": float(np.max(fitness)), "mean_fitness": float(np.mean(fitness)),
-                         "worst_fitness": float(np.min(fitness)), "best_so_far": best["fitness"],
-                         "sigma": float(es.sigma), "rollouts": cfg.population * cfg.rollouts})
-            bar.update()
-            print(f"generation {generation + 1}: best {np.max(fitness):.3f} mean {np.mean(fitness):.3f} "
-                  f"(best so far {best['fitness']:.3f})", file=sys.stderr)
-            save_checkpoint()  # every generation: a generation costs far more than its checkpoint
-    bar.close()
-    save_checkpoint()
+            metrics.write(0, generation + 1, run.wall(), {
+                "generation": generation + 1, "best_fitness": float(np.max(fitness)),
+                "mean_fitness": float(np.mean(fitness)), "worst_fitness": float(np.min(fitness)),
+                "best_so_far": best["fitness"], "sigma": float(es.sigma),
+                "rollouts": cfg.population * cfg.rollouts})
+            progress.update(generation + 1, best=float(np.max(fitness)), mean=float(np.mean(fitness)),
+                            best_so_far=best["fitness"])
+            save()  # every generation: a generation costs far more than its checkpoint
+    progress.close()
     summary = {"game": game_id, "seed": seed, "generations": len(history), "best_fitness": best["fitness"],
                "best_generation": best["generation"] + 1, "parameters": size, "train_in": cfg.train_in,
-               "wall_time": time.time() - start, "workers": workers, "config": config}
-    write_json(out / "controller_summary.json", summary)
-    save_controller(out / "controller.pt", best["params"], mdn.latent, mdn.hidden, spec.n_actions,
-                    game=game_id,
-                    seed=seed, best_fitness=best["fitness"], generations=len(history), config=config)
+               "workers": workers, "config": config}
+    summary = run.finish(summary, {"controller.pt": lambda p: save_controller(
+        p, best["params"], mdn.latent, mdn.hidden, spec.n_actions, game=game_id, seed=seed,
+        best_fitness=best["fitness"], generations=len(history), config=config)})
+    _publish(run, "controller", "controller.pt")
     return summary
 
 

@@ -7,6 +7,12 @@ then a sigmoid (log sigma^2 softly bounded to +-12, see ``encode``). MinAtar's 1
 same four-down/four-up structure with 3x3 stride-1 kernels
 (10 -> 8 -> 6 -> 4 -> 2 and back), as seed 001's encoder does.
 
+With ``offset=True`` the decoder adds a fixed per-pixel offset to its output before the sigmoid: the
+log-odds of the mean of the first training batch (:meth:`ConvVAE.fit_offset`, pixel means clipped to
+[0.005, 0.995]), a buffer saved with the weights, as DreamerV2's ``decoder_offset: data`` in this project.
+The decoder then starts at the mean frame and its gradient carries only what differs from it; without
+it V settles on the mean frame whatever the code (docs/vmc.md, "V reconstructs the frame").
+
 Loss (seed 004 §3): ``L = ||x - x_hat||^2 + beta * KL(N(mu, sigma^2) || N(0, I))``, the squared error
 summed over pixels and channels, the KL summed over z's dimensions, both averaged over the batch.
 """
@@ -18,6 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 LOGVAR_BOUND = 12.0
+#: Clip of the mean pixel values behind the data offset (log-odds within +-5.3).
+OFFSET_P_MIN = 0.005
 #: The frame sizes V handles, with (kernels down, stride, kernels up, stride).
 ARCHS = {64: ((4, 4, 4, 4), 2, (5, 5, 6, 6), 2), 10: ((3, 3, 3, 3), 1, (3, 3, 3, 3), 1)}
 
@@ -26,7 +34,8 @@ class ConvVAE(nn.Module):
     """``encode(x) -> (mu, logvar)``, ``decode(z) -> x_hat``; ``x`` and ``x_hat`` are ``(B, C, H, W)`` in
     [0, 1]."""
 
-    def __init__(self, obs_shape: tuple[int, int, int], latent: int = 32, depth: int = 32):
+    def __init__(self, obs_shape: tuple[int, int, int], latent: int = 32, depth: int = 32,
+                 offset: bool = False):
         super().__init__()
         channels, height, width = obs_shape
         if height != width or height not in ARCHS:
@@ -54,6 +63,17 @@ class ConvVAE(nn.Module):
             if i < len(k_up) - 1:
                 layers.append(nn.ReLU())
         self.decoder = nn.Sequential(*layers)
+        self.offset = bool(offset)
+        # the per-pixel output offset (log-odds) and whether it has been set from data; saved with the weights
+        self.register_buffer("out_offset", torch.zeros(self.obs_shape))
+        self.register_buffer("out_offset_fitted", torch.zeros(()))
+
+    @torch.no_grad()
+    def fit_offset(self, x: torch.Tensor) -> None:
+        """Set the output offset to the log-odds of the per-pixel mean of ``x`` (a batch in [0, 1])."""
+        p = x.to(torch.float32).mean(0).clamp(OFFSET_P_MIN, 1.0 - OFFSET_P_MIN)
+        self.out_offset.copy_(torch.logit(p))
+        self.out_offset_fitted.fill_(1.0)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
@@ -63,8 +83,8 @@ class ConvVAE(nn.Module):
         return self.mu(h), LOGVAR_BOUND * torch.tanh(self.logvar(h) / LOGVAR_BOUND)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc_decode(z).view(-1, *self._seed_shape)
-        return torch.sigmoid(self.decoder(h))
+        logits = self.decoder(self.fc_decode(z).view(-1, *self._seed_shape))
+        return torch.sigmoid(logits + self.out_offset if self.offset else logits)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reconstruction of a sampled z (reparameterised), with ``mu`` and ``logvar``."""
