@@ -7,9 +7,19 @@ down, fire). Sticky actions (0.1) and difficulty ramping are MinAtar's own, appl
 ``minatar.Environment``, which we drive directly (faster than its gym registration). MinAtar has no
 action repeat; ``action_repeat=k`` (the seed-002 ablation) repeats each action k times and sums the
 rewards, each repeated step still subject to sticky actions.
+
+Speed: MinAtar's ``state()`` builds a ``(10, 10, c)`` bool frame that would then need a transpose, a cast
+and a zero-padded copy, which cost as much as the step itself. ``_RENDER`` draws each game's frame
+straight into the channels-first padded ``uint8`` layout from the same game variables, the same way
+MinAtar's ``state()`` does (same index rules, negative indices included); ``tests/test_games.py``
+checks every game's frames against ``state()`` over long random play. A MinAtar version whose game
+objects lack those variables falls back to ``state()``.
 """
 
 from __future__ import annotations
+
+import functools
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +40,66 @@ OBS_SHAPE = (N_CHANNELS, 10, 10)
 
 def spec(name: str) -> GameSpec:
     return GameSpec(f"minatar-{name}", "minatar", OBS_SHAPE, N_ACTIONS)
+
+
+# Each renderer writes one game's frame into ``obs[channel, y, x]`` as MinAtar's ``state()`` writes
+# ``state[y, x, channel]`` (minatar 1.0.15, channel order of each game's ``self.channels``).
+def _render_asterix(g, obs):
+    obs[0, g.player_y, g.player_x] = 1
+    for e in g.entities:
+        if e is not None:
+            obs[3 if e[3] else 1, e[1], e[0]] = 1
+            back_x = e[0] - 1 if e[2] else e[0] + 1
+            if 0 <= back_x <= 9:
+                obs[2, e[1], back_x] = 1
+
+
+def _render_breakout(g, obs):
+    obs[1, g.ball_y, g.ball_x] = 1
+    obs[0, 9, g.pos] = 1
+    obs[2, g.last_y, g.last_x] = 1
+    obs[3] = g.brick_map
+
+
+def _render_freeway(g, obs):
+    obs[0, g.pos, 4] = 1
+    for car in g.cars:
+        obs[1, car[1], car[0]] = 1
+        back_x = car[0] - 1 if car[3] > 0 else car[0] + 1
+        if back_x < 0:
+            back_x = 9
+        elif back_x > 9:
+            back_x = 0
+        obs[1 + abs(car[3]), car[1], back_x] = 1  # speed1..speed5 are channels 2..6
+
+
+def _render_seaquest(g, obs, max_oxygen):
+    obs[0, g.sub_y, g.sub_x] = 1
+    obs[1, g.sub_y, g.sub_x - 1 if g.sub_or else g.sub_x + 1] = 1
+    obs[7, 9, 0: max(0, g.oxygen) * 10 // max_oxygen] = 1
+    obs[8, 9, 9 - g.diver_count: 9] = 1
+    for b in g.f_bullets:
+        obs[2, b[1], b[0]] = 1
+    for b in g.e_bullets:
+        obs[4, b[1], b[0]] = 1
+    for channel, things in ((5, g.e_fish), (6, g.e_subs), (9, g.divers)):
+        for t in things:
+            obs[channel, t[1], t[0]] = 1
+            back_x = t[0] - 1 if t[2] else t[0] + 1
+            if 0 <= back_x <= 9:
+                obs[3, t[1], back_x] = 1
+
+
+def _render_space_invaders(g, obs):
+    obs[0, 9, g.pos] = 1
+    obs[1] = g.alien_map
+    obs[2 if g.alien_dir < 0 else 3] = g.alien_map
+    obs[4] = g.f_bullet_map
+    obs[5] = g.e_bullet_map
+
+
+_RENDER = {"asterix": _render_asterix, "breakout": _render_breakout, "freeway": _render_freeway,
+           "seaquest": _render_seaquest, "space_invaders": _render_space_invaders}
 
 
 class MinAtarGame(Game):
@@ -59,6 +129,7 @@ class MinAtarGame(Game):
                                 difficulty_ramping=difficulty_ramping)
         self._game = self._env.env  # MinAtar's game object (state() without the wrapper's extra call)
         self._channels = CHANNELS[name]
+        self._render = self._native_renderer()
         self.observation_space = gym.spaces.Box(0, 1, OBS_SHAPE, dtype=np.uint8)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.render_mode = render_mode
@@ -66,8 +137,38 @@ class MinAtarGame(Game):
 
     def _obs(self) -> np.ndarray:
         obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
-        obs[: self._channels] = self._game.state().transpose(2, 0, 1)  # the game itself: one call less
+        if self._render is not None:
+            self._render(self._game, obs)
+        else:
+            obs[: self._channels] = self._game.state().transpose(2, 0, 1)
         return obs
+
+    def _state_obs(self) -> np.ndarray:
+        """The frame from MinAtar's own ``state()``, padded: the reference ``_RENDER`` is tested against."""
+        obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
+        obs[: self._channels] = self._game.state().transpose(2, 0, 1)
+        return obs
+
+    def _native_renderer(self):
+        """``_RENDER``'s function for this game if it reproduces ``state()`` on this MinAtar (channel order
+        and the first frame), else ``None``."""
+        expected = {"asterix": ["player", "enemy", "trail", "gold"],
+                    "breakout": ["paddle", "ball", "trail", "brick"],
+                    "freeway": ["chicken", "car"] + [f"speed{i}" for i in range(1, 6)],
+                    "seaquest": ["sub_front", "sub_back", "friendly_bullet", "trail", "enemy_bullet",
+                                 "enemy_fish", "enemy_sub", "oxygen_guage", "diver_guage", "diver"],
+                    "space_invaders": ["cannon", "alien", "alien_left", "alien_right", "friendly_bullet",
+                                       "enemy_bullet"]}[self.name]
+        if sorted(self._game.channels, key=self._game.channels.get) != expected:
+            return None
+        render = _RENDER[self.name]
+        if self.name == "seaquest":
+            render = functools.partial(render, max_oxygen=sys.modules[type(self._game).__module__].max_oxygen)
+        try:
+            render(self._game, obs := np.zeros(OBS_SHAPE, dtype=np.uint8))
+        except AttributeError:
+            return None
+        return render if np.array_equal(obs, self._state_obs()) else None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if self._reset_seed(seed):
