@@ -254,7 +254,7 @@ def test_benchmark_script_runs_and_writes_json(tmp_path):
     overrides = json.dumps({**SMALL, "cnn_depth": 4})
     subprocess.run([sys.executable, str(script), "--presets", "minatar", "--repeats", "1", "--warmup", "0",
                     "--threads", "1", "--overrides", overrides, "--out", str(out), "--allow-load"],
-                   check=True, capture_output=True, timeout=120)
+                   check=True, capture_output=True, timeout=300)
     report = json.loads(out.read_text())
     (res,) = report["results"]
     assert res["preset"] == "minatar" and res["imag_starts"] == 4 * 8 and res["horizon"] == 4
