@@ -42,9 +42,10 @@ def spec(name: str) -> GameSpec:
     return GameSpec(f"minatar-{name}", "minatar", OBS_SHAPE, N_ACTIONS)
 
 
-# Each renderer writes one game's frame into ``obs[channel, y, x]`` as MinAtar's ``state()`` writes
+# Each renderer returns one game's frame, ``obs[channel, y, x]`` where MinAtar's ``state()`` has
 # ``state[y, x, channel]`` (minatar 1.0.15, channel order of each game's ``self.channels``).
-def _render_asterix(g, obs):
+def _render_asterix(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
     obs[0, g.player_y, g.player_x] = 1
     for e in g.entities:
         if e is not None:
@@ -52,16 +53,20 @@ def _render_asterix(g, obs):
             back_x = e[0] - 1 if e[2] else e[0] + 1
             if 0 <= back_x <= 9:
                 obs[2, e[1], back_x] = 1
+    return obs
 
 
-def _render_breakout(g, obs):
+def _render_breakout(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
     obs[1, g.ball_y, g.ball_x] = 1
     obs[0, 9, g.pos] = 1
     obs[2, g.last_y, g.last_x] = 1
     obs[3] = g.brick_map
+    return obs
 
 
-def _render_freeway(g, obs):
+def _render_freeway(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
     obs[0, g.pos, 4] = 1
     for car in g.cars:
         obs[1, car[1], car[0]] = 1
@@ -71,31 +76,46 @@ def _render_freeway(g, obs):
         elif back_x > 9:
             back_x = 0
         obs[1 + abs(car[3]), car[1], back_x] = 1  # speed1..speed5 are channels 2..6
+    return obs
 
 
-def _render_seaquest(g, obs, max_oxygen):
-    obs[0, g.sub_y, g.sub_x] = 1
-    obs[1, g.sub_y, g.sub_x - 1 if g.sub_or else g.sub_x + 1] = 1
-    obs[7, 9, 0: max(0, g.oxygen) * 10 // max_oxygen] = 1
-    obs[8, 9, 9 - g.diver_count: 9] = 1
-    for b in g.f_bullets:
-        obs[2, b[1], b[0]] = 1
-    for b in g.e_bullets:
-        obs[4, b[1], b[0]] = 1
-    for channel, things in ((5, g.e_fish), (6, g.e_subs), (9, g.divers)):
+_ONES = b"\x01" * 10
+
+
+def _render_seaquest(g, max_oxygen):
+    # The busiest frame: drawn into a flat bytearray (index 100 c + 10 y + x), which costs a third of
+    # numpy's per-element assignment.
+    b = bytearray(1000)
+    y, x = g.sub_y, g.sub_x
+    b[10 * y + x] = 1
+    b[100 + 10 * y + (x - 1 if g.sub_or else x + 1) % 10] = 1  # -1 is column 9, as in numpy
+    oxygen = max(0, g.oxygen) * 10 // max_oxygen
+    if oxygen:
+        b[790: 790 + oxygen] = _ONES[:oxygen]
+    if g.diver_count:
+        b[899 - g.diver_count: 899] = _ONES[: g.diver_count]
+    for t in g.f_bullets:
+        b[200 + 10 * t[1] + t[0]] = 1
+    for t in g.e_bullets:
+        b[400 + 10 * t[1] + t[0]] = 1
+    for base, things in ((500, g.e_fish), (600, g.e_subs), (900, g.divers)):
         for t in things:
-            obs[channel, t[1], t[0]] = 1
+            row = 10 * t[1]
+            b[base + row + t[0]] = 1
             back_x = t[0] - 1 if t[2] else t[0] + 1
             if 0 <= back_x <= 9:
-                obs[3, t[1], back_x] = 1
+                b[300 + row + back_x] = 1
+    return np.ndarray(OBS_SHAPE, np.uint8, b)  # a view of b, writable, with no copy
 
 
-def _render_space_invaders(g, obs):
+def _render_space_invaders(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
     obs[0, 9, g.pos] = 1
     obs[1] = g.alien_map
     obs[2 if g.alien_dir < 0 else 3] = g.alien_map
     obs[4] = g.f_bullet_map
     obs[5] = g.e_bullet_map
+    return obs
 
 
 _RENDER = {"asterix": _render_asterix, "breakout": _render_breakout, "freeway": _render_freeway,
@@ -136,12 +156,9 @@ class MinAtarGame(Game):
         self._init_seed(seed)
 
     def _obs(self) -> np.ndarray:
-        obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
         if self._render is not None:
-            self._render(self._game, obs)
-        else:
-            obs[: self._channels] = self._game.state().transpose(2, 0, 1)
-        return obs
+            return self._render(self._game)
+        return self._state_obs()
 
     def _state_obs(self) -> np.ndarray:
         """The frame from MinAtar's own ``state()``, padded: the reference ``_RENDER`` is tested against."""
@@ -165,7 +182,7 @@ class MinAtarGame(Game):
         if self.name == "seaquest":
             render = functools.partial(render, max_oxygen=sys.modules[type(self._game).__module__].max_oxygen)
         try:
-            render(self._game, obs := np.zeros(OBS_SHAPE, dtype=np.uint8))
+            obs = render(self._game)
         except AttributeError:
             return None
         return render if np.array_equal(obs, self._state_obs()) else None
