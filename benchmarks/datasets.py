@@ -7,6 +7,9 @@ first gives three checkpoints, then each collection plays 10% random steps and 9
 
     python benchmarks/datasets.py                              # 25k and 100k steps -> results/datasets.json
     python benchmarks/datasets.py --sizes 10000 200000 --game minatar-seaquest
+
+Its speed figure (steps/s) is bound by the games and the file writes, not by arithmetic (a DQN forward
+per step), so it has no arithmetic floor; the load check of ``_common.py`` applies (``--allow-load``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, save  # noqa: E402
+from _common import Conditions, add_load_argument, save  # noqa: E402
 
 
 def _status_kib(field: str) -> int:
@@ -60,6 +63,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--checkpoints", nargs="*", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    add_load_argument(ap)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.game, args.steps, args.checkpoints, args.out)))
@@ -68,6 +72,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    conditions = Conditions("datasets", args.allow_load).start()
     from wmtransfer.config import from_dict
     from wmtransfer.dqn.config import DQNConfig
     from wmtransfer.train.dqn import train_dqn
@@ -92,7 +97,7 @@ def main() -> None:
     small, large = (results[f"{args.game}/{s}"] for s in args.sizes)
     growth = large["peak_rss_mib"] - small["peak_rss_mib"]
     print(f"peak RSS grows by {growth:+.1f} MiB for {args.sizes[1] / args.sizes[0]:.0f}x the steps")
-    save("datasets", {"machine": machine(), "game": args.game, "results": results,
+    save("datasets", {"machine": conditions.finish(), "game": args.game, "results": results,
                       "peak_rss_growth_mib": round(growth, 1)}, compare_key="peak_rss_mib")
 
 

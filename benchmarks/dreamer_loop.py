@@ -3,7 +3,10 @@
 Runs the real loop - random prefill, then acting with the policy, streaming into the replay and one
 update (world model + behaviour, the preset's batch x length) every ``train_every`` env steps - and
 reports env steps/s of the training phase (after prefill, everything included: acting, storing,
-sampling, updates, evaluation) from the run's own ``summary.json``. Also the replay's sampling rate.
+sampling, updates, evaluation) from the run's own ``summary.json``. Also the replay's sampling rate, and
+the seconds per update in the loop as a multiple of one update's arithmetic floor (world model +
+behaviour multiply-adds at the GEMM peak measured in this run, ``_common.py``). The run stops if the
+machine is loaded unless ``--allow-load`` (then the JSON says ``"loaded": true``).
 
     python benchmarks/dreamer_loop.py                       # minatar preset, minatar-breakout
     python benchmarks/dreamer_loop.py --updates 50 --threads 2 --train-every 16
@@ -18,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, save  # noqa: E402
+from _common import Conditions, add_load_argument, count_macs, save  # noqa: E402
 
 
 def replay_samples_per_s(batch: int, length: int, repeats: int = 50) -> float:
@@ -44,6 +47,20 @@ def replay_samples_per_s(batch: int, length: int, repeats: int = 50) -> float:
     return repeats * batch / (time.perf_counter() - start)
 
 
+def update_macs(preset: str, obs_shape=(10, 10, 10), n_actions: int = 6) -> float:
+    """Multiply-adds of one world-model + behaviour update of ``preset`` (torch's FLOP counter)."""
+    import torch
+    from dreamer import synthetic_batch
+
+    from wmtransfer.dreamer import Dreamer, DreamerConfig
+
+    cfg = DreamerConfig.preset(preset)
+    agent = Dreamer(cfg, obs_shape, n_actions)
+    batch = synthetic_batch(obs_shape, n_actions, cfg.batch_size, cfg.seq_length)
+    torch.manual_seed(0)
+    return count_macs(lambda: agent.train_step(batch))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="minatar")
@@ -54,6 +71,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
+    add_load_argument(parser)
     args = parser.parse_args()
 
     import torch
@@ -64,6 +82,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    conditions = Conditions("dreamer_loop", args.allow_load).start()
     dcfg = DreamerConfig.preset(args.preset)
     every = args.train_every or dcfg.train_every
     steps = args.prefill + every * args.updates
@@ -80,8 +99,14 @@ def main() -> None:
         "s_per_update_in_loop": round(every / summary["train_env_steps_per_s"], 3),
         "replay_sequences_per_s": round(replay_samples_per_s(dcfg.batch_size, dcfg.seq_length), 1),
     }
+    machine = conditions.finish()
+    if args.device == "cpu":
+        macs, peak = update_macs(args.preset), machine["gemm_peak_mac_per_s"]
+        row["update_gmac"] = round(macs / 1e9, 3)
+        row["update_floor_s"] = round(macs / peak, 4)
+        row["s_per_update_in_loop_x_floor"] = round(row["s_per_update_in_loop"] / (macs / peak), 2)
     print(row)
-    save("dreamer_loop", {"machine": machine(), "results": {f"{args.preset}/{args.game}": row}},
+    save("dreamer_loop", {"machine": machine, "results": {f"{args.preset}/{args.game}": row}},
          compare_key="train_env_steps_per_s")
 
 

@@ -75,6 +75,18 @@ def dqn_resource(key):
     return lambda w: resources.dqn_job(config, w.game, config["dqn"])[key]
 
 
+def dqn_gpu(w):
+    """GPU slots of a DQN job (wmtransfer.resources.dqn_gpu: the Nature conv net of image games only)."""
+    from wmtransfer import resources
+
+    return resources.dqn_gpu(w.game)
+
+
+def dqn_device(w):
+    """``--device`` of a DQN job: ``auto`` (CUDA when visible) where it holds a GPU slot, else ``cpu``."""
+    return "auto" if dqn_gpu(w) else "cpu"
+
+
 def multitask_config():
     """The agent section with the study's `multitask` changes: the online multi-task pre-training."""
     return {**config["agent"], **config["multitask"]}

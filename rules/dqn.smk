@@ -16,12 +16,14 @@ rule train_dqn:
     params:
         out=subpath(output.summary, parent=True),
         config=cli_config(config["dqn"]),
+        device=dqn_device,
     threads: 1
     resources:
+        gpu=dqn_gpu,
         runtime=dqn_resource("runtime"),
         mem_mb=dqn_resource("mem_mb"),
     conda:
         "../envs/wmtransfer.yaml"
     shell:
         "wmtransfer train-dqn --game {wildcards.game} --seed {wildcards.seed} --out {params.out}"
-        " --threads {threads} --config {params.config} > {log} 2>&1"
+        " --threads {threads} --device {params.device} --config {params.config} > {log} 2>&1"

@@ -289,3 +289,39 @@ def test_minatar_action_repeat_advances_k_steps_and_sums_rewards():
         assert r_r == r1 + r2
         total += r_r
     assert total > 0  # the chicken crossed at least once, so rewards were really summed
+
+
+@pytest.mark.parametrize("name", ["asterix", "breakout", "freeway", "seaquest", "space_invaders"])
+def test_minatar_frames_equal_the_library_state(name):
+    """The wrapper's fast renderer draws exactly MinAtar's own ``state()``, padded to ten channels,
+    over long random play with episode ends; and a raw ``minatar.Environment`` with the same seed and
+    actions shows the same frames."""
+    from minatar import Environment
+
+    from wmtransfer.games.base import seed_from
+
+    env = games.make(f"minatar-{name}", seed=5)
+    assert env._render is not None, "the fast renderer must be in use on the pinned MinAtar"
+    obs, _ = env.reset()
+    raw = Environment(name)
+    raw.seed(seed_from(gym.utils.seeding.np_random(5)[0]))  # what the wrapper's first reset does
+    raw.reset()
+
+    def padded(state):
+        return np.pad(state.transpose(2, 0, 1), ((0, 10 - state.shape[2]), (0, 0), (0, 0))).astype(np.uint8)
+
+    np.testing.assert_array_equal(obs, padded(raw.state()))
+    actions = np.random.default_rng(0).integers(6, size=3000)
+    episodes = 0
+    for t, a in enumerate(actions):
+        obs, _, terminated, _, _ = env.step(a)
+        _, raw_terminal = raw.act(int(a))
+        np.testing.assert_array_equal(obs, env._state_obs(), err_msg=f"{name} step {t}")
+        np.testing.assert_array_equal(obs, padded(raw.state()), err_msg=f"{name} step {t} (raw)")
+        assert terminated == raw_terminal
+        if terminated:
+            episodes += 1
+            obs, _ = env.reset()
+            raw.reset()
+            np.testing.assert_array_equal(obs, padded(raw.state()))
+    assert episodes >= 1 or name == "freeway"

@@ -60,6 +60,13 @@ def pretrain_job(config: dict[str, Any], game_ids: list[str], section: dict[str,
     return _job(config, seconds, dataset_steps * _obs_bytes(game_ids))
 
 
+def dqn_gpu(game_id: str) -> int:
+    """GPU slots (the ``gpu`` resource) of a DQN job: 1 for image games (Atari, Mario, procgen: the Nature
+    conv net, whose 32 x 84 x 84 batches pay on a GPU), 0 for MinAtar (a 3-layer MLP or a small conv net
+    on 10 x 10 grids, where a GPU's per-call latency exceeds the CPU's compute; it stays on CPU)."""
+    return 0 if spec(game_id).suite == "minatar" else 1
+
+
 def dqn_job(config: dict[str, Any], game_id: str, section: dict[str, Any]) -> dict[str, int]:
     steps = int(section["total_steps"])
     # obs and next obs, 4 stacked frames each

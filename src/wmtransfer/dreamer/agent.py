@@ -68,6 +68,14 @@ def _state_dict_of(src: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return dict(src), {}
 
 
+def _fp32(latent: Latent) -> Latent:
+    """``latent`` with fp32 tensors (after bf16 autocast); the same object when it is fp32 already."""
+    if latent.deter.dtype == torch.float32 and latent.stoch.dtype == torch.float32:
+        return latent
+    stats = None if latent.stats is None else latent.stats.float()
+    return Latent(latent.deter.float(), latent.stoch.float(), stats)
+
+
 class Dreamer(nn.Module):
     """DreamerV2 agent for ``obs_shape`` (C, H, W) uint8 observations and ``n_actions`` discrete actions."""
 
@@ -83,6 +91,10 @@ class Dreamer(nn.Module):
         self.behavior = ActorCritic(cfg, self.n_actions)
         self.device = torch.device(device)
         self.to(self.device)
+        if cfg.compile_rssm:
+            rssm = self.world_model.rssm
+            for name in ("obs_step", "img_step", "img_step_index"):
+                setattr(rssm, name, torch.compile(getattr(rssm, name)))
         self.condition = "scratch"
         self.updates = 0  # behaviour updates (train_step calls); drives the slow target
         self.wm_updates = 0  # world-model updates (train_step + train_world_model)
@@ -173,6 +185,15 @@ class Dreamer(nn.Module):
             raise FloatingPointError(f"non-finite loss term(s) {', '.join(bad)} at update {step}")
         return out
 
+    @property
+    def uses_bf16(self) -> bool:
+        """bf16 autocast is on: asked for (``cfg.bf16``) and the agent is on CUDA."""
+        return self.cfg.bf16 and self.device.type == "cuda"
+
+    def _autocast(self):
+        """bf16 autocast on CUDA when ``cfg.bf16``; elsewhere a context that does nothing."""
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.uses_bf16)
+
     def _step(self, opt: torch.optim.Optimizer | None, params: list[nn.Parameter]) -> None:
         if opt is None:
             return
@@ -188,13 +209,16 @@ class Dreamer(nn.Module):
         clock = self.wm_updates if self.model_opt is not None else self.updates  # frozen_wm: no wm update
         probe_due = self.cfg.probe_every > 0 and clock % self.cfg.probe_every == 0
         if self.model_opt is None:  # frozen_wm: nothing to train, posterior states only
-            with torch.no_grad():
+            with torch.no_grad(), self._autocast():
                 _, post, metrics = self.world_model.loss(data)
+            post = _fp32(post)
             values = self._check_finite(metrics, self.wm_updates)
             if probe_due:
                 values.update(latent_probe(self.world_model, data, post))
             return post, data, values
-        loss, post, metrics = self.world_model.loss(data)
+        with self._autocast():
+            loss, post, metrics = self.world_model.loss(data)
+        loss, post = loss.float(), _fp32(post)  # no-ops without autocast
         values = self._check_finite(metrics, self.wm_updates)
         if probe_due:
             values.update(latent_probe(self.world_model, data, post))
@@ -218,7 +242,9 @@ class Dreamer(nn.Module):
             post = Latent(post.deter[:, :-1], post.stoch[:, :-1])
             is_terminal = is_terminal[:, :-1]
         start = Latent(post.deter.detach().flatten(0, 1), post.stoch.detach().flatten(0, 1))
-        a_loss, c_loss, metrics = self.behavior.loss(self.world_model, start, is_terminal.flatten(0, 1))
+        with self._autocast():
+            a_loss, c_loss, metrics = self.behavior.loss(self.world_model, start, is_terminal.flatten(0, 1))
+        a_loss, c_loss = a_loss.float(), c_loss.float()
         values = self._check_finite(metrics, self.updates)
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)

@@ -176,6 +176,17 @@ class DreamerConfig:
     #: Probability of a random action during evaluation (evaluation otherwise takes the actor's mode).
     eval_noise: float = 0.0
 
+    # --- speed on a GPU (no effect on CPU; none changes the mathematics of a CPU run) -------------------
+    #: bf16 autocast of the world-model and behaviour forward passes on CUDA (weights, optimiser state and
+    #: gradients stay fp32; the losses and the posterior states handed to the behaviour are cast to fp32;
+    #: softmax, log-softmax and reductions run in fp32 by autocast's own rules). Off: fp32 everywhere.
+    #: Ignored on CPU (docs/speed.md).
+    bf16: bool = False
+    #: ``torch.compile`` of the RSSM's per-step functions (``obs_step``, ``img_step``, ``img_step_index``)
+    #: that the observe and imagination loops call 50 and 15 times per update. Off by default: compiling
+    #: costs minutes at start-up and pays only where kernel launches dominate (a GPU; docs/speed.md).
+    compile_rssm: bool = False
+
     # --- construction -----------------------------------------------------------------------------
     def __post_init__(self) -> None:
         choices = {

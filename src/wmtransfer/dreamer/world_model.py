@@ -29,10 +29,19 @@ from .rssm import RSSM, Latent
 
 
 def as_tensor(x: Any, device: torch.device | str) -> torch.Tensor:
-    """numpy array or tensor -> tensor on ``device``, dtype unchanged (uint8 stays uint8 until here)."""
+    """numpy array or tensor -> tensor on ``device``, dtype unchanged (uint8 stays uint8 until here).
+
+    To CUDA a host array goes through pinned (page-locked) memory with a non-blocking copy, so the copy
+    overlaps the GPU's work; on CPU the array's memory is used as is."""
+    cuda = torch.device(device).type == "cuda"
     if isinstance(x, torch.Tensor):
+        if cuda and x.device.type == "cpu":
+            return x.pin_memory().to(device, non_blocking=True)
         return x.to(device)
-    return torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    tensor = torch.from_numpy(np.ascontiguousarray(x))
+    if cuda:
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 #: Clip of the per-cell probabilities behind ``decoder_offset: data`` (logits within +-5.3): a cell that is

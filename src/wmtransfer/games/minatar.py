@@ -7,9 +7,19 @@ down, fire). Sticky actions (0.1) and difficulty ramping are MinAtar's own, appl
 ``minatar.Environment``, which we drive directly (faster than its gym registration). MinAtar has no
 action repeat; ``action_repeat=k`` (the seed-002 ablation) repeats each action k times and sums the
 rewards, each repeated step still subject to sticky actions.
+
+Speed: MinAtar's ``state()`` builds a ``(10, 10, c)`` bool frame that would then need a transpose, a cast
+and a zero-padded copy, which cost as much as the step itself. ``_RENDER`` draws each game's frame
+straight into the channels-first padded ``uint8`` layout from the same game variables, the same way
+MinAtar's ``state()`` does (same index rules, negative indices included); ``tests/test_games.py``
+checks every game's frames against ``state()`` over long random play. A MinAtar version whose game
+objects lack those variables falls back to ``state()``.
 """
 
 from __future__ import annotations
+
+import functools
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +40,86 @@ OBS_SHAPE = (N_CHANNELS, 10, 10)
 
 def spec(name: str) -> GameSpec:
     return GameSpec(f"minatar-{name}", "minatar", OBS_SHAPE, N_ACTIONS)
+
+
+# Each renderer returns one game's frame, ``obs[channel, y, x]`` where MinAtar's ``state()`` has
+# ``state[y, x, channel]`` (minatar 1.0.15, channel order of each game's ``self.channels``).
+def _render_asterix(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
+    obs[0, g.player_y, g.player_x] = 1
+    for e in g.entities:
+        if e is not None:
+            obs[3 if e[3] else 1, e[1], e[0]] = 1
+            back_x = e[0] - 1 if e[2] else e[0] + 1
+            if 0 <= back_x <= 9:
+                obs[2, e[1], back_x] = 1
+    return obs
+
+
+def _render_breakout(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
+    obs[1, g.ball_y, g.ball_x] = 1
+    obs[0, 9, g.pos] = 1
+    obs[2, g.last_y, g.last_x] = 1
+    obs[3] = g.brick_map
+    return obs
+
+
+def _render_freeway(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
+    obs[0, g.pos, 4] = 1
+    for car in g.cars:
+        obs[1, car[1], car[0]] = 1
+        back_x = car[0] - 1 if car[3] > 0 else car[0] + 1
+        if back_x < 0:
+            back_x = 9
+        elif back_x > 9:
+            back_x = 0
+        obs[1 + abs(car[3]), car[1], back_x] = 1  # speed1..speed5 are channels 2..6
+    return obs
+
+
+_ONES = b"\x01" * 10
+
+
+def _render_seaquest(g, max_oxygen):
+    # The busiest frame: drawn into a flat bytearray (index 100 c + 10 y + x), which costs a third of
+    # numpy's per-element assignment.
+    b = bytearray(1000)
+    y, x = g.sub_y, g.sub_x
+    b[10 * y + x] = 1
+    b[100 + 10 * y + (x - 1 if g.sub_or else x + 1) % 10] = 1  # -1 is column 9, as in numpy
+    oxygen = max(0, g.oxygen) * 10 // max_oxygen
+    if oxygen:
+        b[790: 790 + oxygen] = _ONES[:oxygen]
+    if g.diver_count:
+        b[899 - g.diver_count: 899] = _ONES[: g.diver_count]
+    for t in g.f_bullets:
+        b[200 + 10 * t[1] + t[0]] = 1
+    for t in g.e_bullets:
+        b[400 + 10 * t[1] + t[0]] = 1
+    for base, things in ((500, g.e_fish), (600, g.e_subs), (900, g.divers)):
+        for t in things:
+            row = 10 * t[1]
+            b[base + row + t[0]] = 1
+            back_x = t[0] - 1 if t[2] else t[0] + 1
+            if 0 <= back_x <= 9:
+                b[300 + row + back_x] = 1
+    return np.ndarray(OBS_SHAPE, np.uint8, b)  # a view of b, writable, with no copy
+
+
+def _render_space_invaders(g):
+    obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
+    obs[0, 9, g.pos] = 1
+    obs[1] = g.alien_map
+    obs[2 if g.alien_dir < 0 else 3] = g.alien_map
+    obs[4] = g.f_bullet_map
+    obs[5] = g.e_bullet_map
+    return obs
+
+
+_RENDER = {"asterix": _render_asterix, "breakout": _render_breakout, "freeway": _render_freeway,
+           "seaquest": _render_seaquest, "space_invaders": _render_space_invaders}
 
 
 class MinAtarGame(Game):
@@ -59,15 +149,43 @@ class MinAtarGame(Game):
                                 difficulty_ramping=difficulty_ramping)
         self._game = self._env.env  # MinAtar's game object (state() without the wrapper's extra call)
         self._channels = CHANNELS[name]
+        self._render = self._native_renderer()
         self.observation_space = gym.spaces.Box(0, 1, OBS_SHAPE, dtype=np.uint8)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.render_mode = render_mode
         self._init_seed(seed)
 
     def _obs(self) -> np.ndarray:
+        if self._render is not None:
+            return self._render(self._game)
+        return self._state_obs()
+
+    def _state_obs(self) -> np.ndarray:
+        """The frame from MinAtar's own ``state()``, padded: the reference ``_RENDER`` is tested against."""
         obs = np.zeros(OBS_SHAPE, dtype=np.uint8)
-        obs[: self._channels] = self._game.state().transpose(2, 0, 1)  # the game itself: one call less
+        obs[: self._channels] = self._game.state().transpose(2, 0, 1)
         return obs
+
+    def _native_renderer(self):
+        """``_RENDER``'s function for this game if it reproduces ``state()`` on this MinAtar (channel order
+        and the first frame), else ``None``."""
+        expected = {"asterix": ["player", "enemy", "trail", "gold"],
+                    "breakout": ["paddle", "ball", "trail", "brick"],
+                    "freeway": ["chicken", "car"] + [f"speed{i}" for i in range(1, 6)],
+                    "seaquest": ["sub_front", "sub_back", "friendly_bullet", "trail", "enemy_bullet",
+                                 "enemy_fish", "enemy_sub", "oxygen_guage", "diver_guage", "diver"],
+                    "space_invaders": ["cannon", "alien", "alien_left", "alien_right", "friendly_bullet",
+                                       "enemy_bullet"]}[self.name]
+        if sorted(self._game.channels, key=self._game.channels.get) != expected:
+            return None
+        render = _RENDER[self.name]
+        if self.name == "seaquest":
+            render = functools.partial(render, max_oxygen=sys.modules[type(self._game).__module__].max_oxygen)
+        try:
+            obs = render(self._game)
+        except AttributeError:
+            return None
+        return render if np.array_equal(obs, self._state_obs()) else None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if self._reset_seed(seed):

@@ -1,0 +1,76 @@
+"""The benchmarks' load check and arithmetic floors (benchmarks/_common.py): pure functions, no timing."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _common  # noqa: E402
+
+
+def test_judge_load_counts_the_runs_own_threads_and_the_cores():
+    assert _common.judge_load(0.2, 2.1, cpus=2, threads=2) == []      # quiet: the run itself loads 2
+    assert _common.judge_load(1.4, 1.9, cpus=4, threads=2) == []      # room for both
+    (before,) = _common.judge_load(1.0, None, cpus=2, threads=2)      # another job holds a core
+    assert "before the run" in before and "2 cores" in before
+    (after,) = _common.judge_load(0.1, 3.2, cpus=2, threads=1)        # something started meanwhile
+    assert "after the run" in after
+    assert len(_common.judge_load(2.0, 4.0, cpus=2, threads=2)) == 2
+
+
+def test_judge_load_flags_a_peak_far_below_the_quiet_one():
+    assert _common.judge_load(0.0, 1.0, 2, 1, peak=60e9, quiet_peak=70e9) == []
+    (reason,) = _common.judge_load(0.0, 1.0, 2, 1, peak=30e9, quiet_peak=70e9)
+    assert "GEMM peak 30.0" in reason and "70.0" in reason
+    assert _common.judge_load(0.0, 1.0, 2, 1, peak=30e9, quiet_peak=None) == []
+
+
+def test_floor_multiple():
+    assert _common.floor_multiple(0.2, macs=1e9, peak=10e9) == pytest.approx(2.0)
+
+
+def test_count_macs_forward_and_backward_of_a_linear_layer():
+    layer = torch.nn.Linear(32, 16, bias=False)
+    x = torch.randn(8, 32, requires_grad=True)
+    forward = 8 * 32 * 16
+    with torch.no_grad():
+        assert _common.count_macs(lambda: layer(x)) == forward
+    assert _common.count_macs(lambda: layer(x).sum().backward()) == 3 * forward  # dW and dx products
+
+
+def test_quiet_peak_comes_only_from_an_unloaded_run_on_the_same_cores_and_threads(tmp_path):
+    path = tmp_path / "b.json"
+    assert _common.quiet_peak(path, 2, 2) is None
+    row = {"loaded": False, "cpus": 2, "torch_threads": 2, "gemm_peak_mac_per_s": 5e10}
+    path.write_text(json.dumps({"machine": row}))
+    assert _common.quiet_peak(path, 2, 2) == 5e10
+    assert _common.quiet_peak(path, 2, 1) is None
+    path.write_text(json.dumps({"machine": {**row, "loaded": True}}))
+    assert _common.quiet_peak(path, 2, 2) is None
+    path.write_text(json.dumps({"machine": {k: v for k, v in row.items() if k != "loaded"}}))
+    assert _common.quiet_peak(path, 2, 2) is None  # older JSONs do not say: not a reference
+
+
+def test_conditions_stop_a_loaded_run_unless_allowed(monkeypatch, tmp_path):
+    cpus = 2
+    monkeypatch.setattr(_common.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(_common.os, "getloadavg", lambda: (5.0, 5.0, 5.0))
+    with pytest.raises(SystemExit, match="loaded before the run.*--allow-load"):
+        _common.Conditions("x", allow_load=False, threads=1, peak=False, previous=tmp_path / "x.json").start()
+    conditions = _common.Conditions("x", allow_load=True, threads=1, peak=False,
+                                    previous=tmp_path / "x.json").start()
+    machine = conditions.finish()
+    assert machine["loaded"] is True and machine["load_before"] == [5.0, 5.0, 5.0]
+    assert machine["loaded_reasons"] and machine["gemm_peak_mac_per_s"] is None
+
+    monkeypatch.setattr(_common.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    machine = _common.Conditions("x", allow_load=False, threads=1, peak=False,
+                                 previous=tmp_path / "x.json").start().finish()
+    assert machine["loaded"] is False and machine["loaded_reasons"] == []
+
+
+def test_gemm_peak_is_a_positive_rate():
+    assert _common.gemm_peak_macs((16, 16, 16), repeats=3) > 0
