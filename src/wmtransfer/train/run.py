@@ -57,6 +57,8 @@ def fault_point(name: str, count: int | None = None) -> None:
 #: here whenever a field is added to a config section that run folders store.
 ADDED_KEYS: dict[str, Any] = {
     "dreamer.post_ent_scale": 0.0,
+    "dreamer.bf16": False,
+    "dreamer.compile_rssm": False,
 }
 
 
