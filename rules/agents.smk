@@ -19,7 +19,10 @@ rule train_agent:
         config=lambda w: cli_config(config["agent"]),
         dreamer=lambda w: cli_config(run_dreamer_config(w.game, w.label)),
         game=lambda w: cli_config(run_game_settings(w.game, w.label)),
-    threads: 2
+    # One torch thread per training job: on this project's 2-core reference machine two 1-thread
+    # DreamerV2 runs made 20.8 env steps/s together, one run 13.0 on 1 thread and 13.0 on 2 threads
+    # (docs/speed.md). A profile can change it: `set-threads: {train_agent: 4}`.
+    threads: 1
     resources:
         gpu=1,
         runtime=agent_resource("runtime"),

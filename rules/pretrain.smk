@@ -19,7 +19,10 @@ rule pretrain_world_model:
         datasets=lambda w, input: " ".join(os.path.dirname(m) for m in input.manifests),
         config=cli_config(config["pretrain"]),
         dreamer=cli_config(config["dreamer"]),
-    threads: 2
+    # One torch thread per training job: on this project's 2-core reference machine two 1-thread
+    # DreamerV2 runs made 20.8 env steps/s together, one run 13.0 on 1 thread and 13.0 on 2 threads
+    # (docs/speed.md). A profile can change it: `set-threads: {train_agent: 4}`.
+    threads: 1
     resources:
         gpu=1,
         runtime=pretrain_resource("runtime"),
@@ -46,7 +49,10 @@ rule pretrain_agent:
         games=lambda w: " ".join(ENVSETS[w.envset]),
         config=cli_config(multitask_config()),
         dreamer=cli_config(config["dreamer"]),
-    threads: 2
+    # One torch thread per training job: on this project's 2-core reference machine two 1-thread
+    # DreamerV2 runs made 20.8 env steps/s together, one run 13.0 on 1 thread and 13.0 on 2 threads
+    # (docs/speed.md). A profile can change it: `set-threads: {train_agent: 4}`.
+    threads: 1
     resources:
         gpu=1,
         runtime=pretrain_agent_resource("runtime"),
