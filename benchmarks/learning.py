@@ -183,7 +183,8 @@ def report(args: argparse.Namespace) -> dict:
         ax.set_ylabel("return")
         ax.grid(alpha=0.3)
         table[game] = row
-    axes[0][0].legend(fontsize=7, loc="upper left")
+    for ax in axes[0]:
+        ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("DreamerV2 from scratch (minatar preset, one seed per game) vs references", fontsize=10)
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
