@@ -115,14 +115,14 @@ def test_summary_page_cli_and_headlines(study, tmp_path):
     assert main(argv) == 0
     md = (tmp_path / "summary.md").read_text()
     assert md.startswith("# Findings of study `demo`")
-    assert "| **holds** | finetune's world-model total loss is below scratch's" in md
+    assert "| **holds** | finetune's world-model total loss falls faster than scratch's" in md
     assert f"[wm_loss_{TARGET}](figures/wm_loss_{TARGET}.png)" in md  # the zoom does not exist: full figure
     assert "## Not testable in this study" in md and "one agent on N levels" in md
     assert "Latent analysis: a planted sentence ([latent.json](latent.json))" in md
     assert "inf" not in md.replace("inconclusive", "")
     lines = findings.headline_lines(tmp_path / "summary.json")
     assert lines[0] == f"Findings of study demo: {tmp_path / 'summary.md'}"
-    assert lines[1].startswith("  holds: finetune's world-model total loss is below scratch's")
+    assert lines[1].startswith("  holds: finetune's world-model total loss falls faster than scratch's")
     assert findings.headline_lines(tmp_path / "nothing.json") == []
     bad = ["summarise-findings", "--study", "demo", "--table", str(table_path), "--extras",
            str(tmp_path / "missing.json"), "--out", str(tmp_path)]
@@ -134,3 +134,21 @@ def test_prefill_end_is_the_first_trained_step(study):
     assert curves.prefill_end(table, TARGET) == pytest.approx(
         float(table[(table["update"] > 0)]["env_step"].min()))
     assert np.isfinite(curves.prefill_end(table, "no-such-target"))
+
+
+def test_early_loss_window_starts_after_the_transfer_transient(study):
+    """A loaded model's first updates on a new game carry a transient (high KL) before its loss falls
+    below scratch's: the early window skips the first ``early_from_frac`` of it, and says which updates
+    it compared."""
+    _, table = study
+    loss = (table["metric"].isin(["wm_loss", "wm_image"])) & (table["condition"] == "finetune")
+    spiked = table.copy()
+    spiked.loc[loss & (spiked["update"] <= 100), "value"] += 1000.0  # logged every 50: 2 of 8 points
+    cfg = StatsConfig(grid_points=60, n_boot=400, early_updates=400)
+    early = [f for f in findings.study_findings(spiked, DESIGN, cfg) if f.key == "001-wm-early"]
+    assert [f.answer for f in early] == [HOLDS, HOLDS]
+    assert "below it over updates 201-400" in early[0].claim and "(of the first 400)" in early[0].measure
+    from_start = StatsConfig(grid_points=60, n_boot=400, early_updates=400, early_from_frac=0.0)
+    early = [f for f in findings.study_findings(spiked, DESIGN, from_start) if f.key == "001-wm-early"]
+    assert [f.answer for f in early] == [DOES_NOT_HOLD, DOES_NOT_HOLD]
+    assert "updates 1-400" in early[0].claim

@@ -45,12 +45,20 @@ class DreamerConfig:
     decoder_out_bias: float = 0.0
     #: Fixed per-cell offset added to the decoder's output: "none" (official) or "data": the log-odds
     #: (Bernoulli) or mean (MSE) of each cell over the first batch the model trains on, clipped to
-    #: p in [0.005, 0.995]. A buffer of the world model: it is saved with every checkpoint and travels
-    #: unchanged into fine-tuning and transfer (the trained last-layer bias adapts on a new game). On
+    #: p in [0.005, 0.995]. A buffer of the world model, saved with every checkpoint (what a loaded model
+    #: does with it: ``decoder_offset_transfer``). On
     #: single-game MinAtar (Breakout: ~30 brick cells on in 99% of frames) one scalar bias leaves the
     #: same large error on every frame, and the posterior collapses within ~150 updates; the per-cell
     #: offset removes that error (docs/dreamer.md, "Posterior collapse").
     decoder_offset: str = "data"
+    #: A loaded (pre-trained) world model's ``data`` offset when a run trains it on a game (finetune,
+    #: frozen_rssm, finetune_agent): "refit" sets it from the run's first batch, as a fresh model does, so
+    #: pre-trained and fresh models meet the target with the same per-cell offset and differ only in
+    #: learnt weights; "keep" keeps the pre-training data's offset (the behaviour before this field: on
+    #: the unseen Space Invaders it cost the pre-trained model ~90 nats of image loss over its first 20
+    #: updates, docs/dreamer.md "Decoder offset in transfer"). frozen_wm always keeps it (its world model
+    #: is fixed).
+    decoder_offset_transfer: str = "refit"
     #: World-model updates between two collapse probes (``wm_probe_*`` metrics: what the latent says
     #: about the frame inside sequences; wmtransfer.dreamer.probe). 0 turns the probe off.
     probe_every: int = 50
@@ -197,6 +205,7 @@ class DreamerConfig:
             "actor_grad": ("reinforce", "dynamics", "both"),
             "act": ("elu", "relu", "silu", "tanh"),
             "decoder_offset": ("none", "data"),
+            "decoder_offset_transfer": ("refit", "keep"),
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:

@@ -108,6 +108,13 @@ class WorldModel(nn.Module):
         step never reads a device tensor; :meth:`sync_offset_flag` after weights are copied in)."""
         return self._offset_pending
 
+    def refit_offset(self) -> None:
+        """Mark a loaded ``data`` offset to be set again from the next training batch (the mark is the
+        ``out_offset_fitted`` buffer, so a checkpoint written before that batch keeps it)."""
+        if self.decoder.use_offset:
+            self.decoder.out_offset_fitted.fill_(0.0)
+            self._offset_pending = True
+
     def sync_offset_flag(self) -> None:
         self._offset_pending = self.decoder.use_offset and not bool(self.decoder.out_offset_fitted)
 

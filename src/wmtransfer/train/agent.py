@@ -123,7 +123,8 @@ def build_agent(dreamer_cfg, spec: games.GameSpec, condition: str, init: str | P
 
     ``finetune``, ``frozen_rssm`` and ``frozen_wm`` load the world model of ``init`` (a
     ``world_model.pt`` or an ``agent.pt``) and keep a fresh actor-critic; ``finetune_agent`` loads the
-    whole agent of ``init`` (an ``agent.pt``); ``scratch`` loads nothing.
+    whole agent of ``init`` (an ``agent.pt``); ``scratch`` loads nothing. A loaded world model that will
+    train re-fits its data-derived decoder offset on the first batch (``decoder_offset_transfer``).
     """
     from ..dreamer.agent import Dreamer
 
@@ -140,6 +141,8 @@ def build_agent(dreamer_cfg, spec: games.GameSpec, condition: str, init: str | P
             agent.load_agent_from(payload)
         else:
             agent.load_world_model_from(payload)
+        if dreamer_cfg.decoder_offset_transfer == "refit" and condition != "frozen_wm":
+            agent.world_model.refit_offset()
     agent.set_condition(condition)
     return agent
 

@@ -59,6 +59,7 @@ ADDED_KEYS: dict[str, Any] = {
     "dreamer.post_ent_scale": 0.0,
     "dreamer.bf16": False,
     "dreamer.compile_rssm": False,
+    "dreamer.decoder_offset_transfer": "keep",
 }
 
 
