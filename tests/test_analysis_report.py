@@ -363,3 +363,17 @@ def test_dqn_steps_are_added_to_offline_costs_on_request(study):
     plain = report.pretrain_costs([str(summary)], table)
     with_dqn = report.pretrain_costs([str(summary)], table, dqn_steps={"minatar4": 60000})
     assert plain[TARGET]["finetune"] == 8000.0 and with_dqn[TARGET]["finetune"] == 68000.0
+
+
+def test_a_probe_logged_once_per_run_is_drawn_as_points():
+    """The collapse probe runs every 50 updates: a 40-update run logs it once, and a band interpolated
+    through one point drew an empty panel (the default study's, before)."""
+    table = _flat_runs()
+    first = table[(table["metric"] == "wm_loss")].groupby(["condition", "seed"]).head(1)
+    probe = first.assign(metric="wm_probe_info", value=[5.0, 7.0, 1.0, 2.0, 3.0, 4.0])
+    palette = figures.condition_palette(table["condition"].unique())
+    fig, _ = figures.plot_wm_losses(pd.concat([table, probe], ignore_index=True), TARGET, FAST, palette)
+    panel = next(ax for ax in fig.axes if ax.get_title().startswith("latent information"))
+    points = {c.get_label(): c.lines[0].get_ydata() for c in panel.containers}
+    assert sorted(float(v[0]) for v in points.values()) == [1.5, 3.5, 6.0]  # mean of 2 seeds each
+    assert all(label.endswith("(n=2, min-max)") for label in points)

@@ -110,6 +110,16 @@ def _draw(ax, band: Band, color, label: str, linestyle: str = "-") -> None:
         ax.fill_between(band.grid, band.low, band.high, color=color, alpha=0.2, linewidth=0)
 
 
+def _draw_points(ax, rows: pd.DataFrame, color, label: str) -> None:
+    """A metric logged at one or two updates per run: the mean over seeds at each, bars to min and max
+    (a band interpolated between fewer than three points would draw nothing, or a line that was never
+    measured)."""
+    pts = rows.groupby("update")["value"].agg(["mean", "min", "max"])
+    n = rows["seed"].nunique()
+    ax.errorbar(pts.index, pts["mean"], yerr=[pts["mean"] - pts["min"], pts["max"] - pts["mean"]], fmt="o",
+                color=color, capsize=3, label=f"{label} (n={n}, min-max)")
+
+
 def _draw_baselines(ax, baselines: list[Baseline], game: str, grid: np.ndarray, cfg: StatsConfig,
                     palette: dict) -> list[str]:
     """Draw the baselines of ``game``; returns caption phrases of what was drawn, one per baseline
@@ -273,8 +283,11 @@ def plot_wm_losses(table: pd.DataFrame, target: str, cfg: StatsConfig, palette: 
         for i, term in enumerate(terms):
             ax = axes[i // ncols, i % ncols]
             for cond in conditions:
-                band = summarise(select(rows, metric=term, condition=cond), grid, cfg, axis="update",
-                                 window=cfg.loss_smooth_window)
+                sub = select(rows, metric=term, condition=cond)
+                if 0 < sub["update"].nunique() < 3:  # sparse (a probe every 50 updates): points, not a band
+                    _draw_points(ax, sub, palette[cond], cond)
+                    continue
+                band = summarise(sub, grid, cfg, axis="update", window=cfg.loss_smooth_window)
                 if band is None:
                     continue
                 _draw(ax, band, palette[cond], cond)
