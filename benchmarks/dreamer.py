@@ -63,6 +63,22 @@ def _timed(fn, repeats, sync):
     return times, cpu
 
 
+def time_calls(timed: dict, warmup: int, repeats: int, sync) -> dict:
+    """Per function of ``timed``: ``warmup`` untimed calls, then the median and minimum wall-clock ms,
+    the median process CPU ms and the calls/s of ``repeats`` calls."""
+    out = {}
+    for name, fn in timed.items():
+        _timed(fn, warmup, sync)
+        times, cpu = _timed(fn, repeats, sync)
+        times.sort()
+        cpu.sort()
+        out[f"{name}_ms_median"] = 1000 * times[len(times) // 2]
+        out[f"{name}_ms_min"] = 1000 * times[0]
+        out[f"{name}_cpu_ms_median"] = 1000 * cpu[len(cpu) // 2]
+        out[f"{name}_per_s"] = 1.0 / times[len(times) // 2]
+    return out
+
+
 def arithmetic_floor(result: dict, timed: dict) -> dict:
     """Multiply-adds of one call of each timed function as this code computes them (torch's FLOP counter:
     matrix products and convolutions, forward and backward; look-ups and element-wise work are not
@@ -126,15 +142,7 @@ def worker(args) -> dict:
         "params": sum(p.numel() for p in agent.parameters()),
     }
     timed = {"wm_update": wm_update, "behaviour_update": behaviour_update, "imagine": imagine}
-    for name, fn in timed.items():
-        _timed(fn, args.warmup, sync)
-        times, cpu = _timed(fn, args.repeats, sync)
-        times.sort()
-        cpu.sort()
-        result[f"{name}_ms_median"] = 1000 * times[len(times) // 2]
-        result[f"{name}_ms_min"] = 1000 * times[0]
-        result[f"{name}_cpu_ms_median"] = 1000 * cpu[len(cpu) // 2]
-        result[f"{name}_per_s"] = 1.0 / times[len(times) // 2]
+    result.update(time_calls(timed, args.warmup, args.repeats, sync))
     result["imagination_steps_per_s"] = n_starts * cfg.imag_horizon / (result["imagine_ms_median"] / 1000)
     if args.device == "cpu" and not args.amp:
         result.update(arithmetic_floor(result, timed))

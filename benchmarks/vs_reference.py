@@ -180,7 +180,7 @@ def build_reference(reference_dir: Path, threads: int = 0) -> dict:
 def reference_worker(args) -> dict:
     """Times the reference's updates as ``dreamer.worker`` times ours (same statistics, same floor)."""
     import torch
-    from dreamer import _timed, arithmetic_floor
+    from dreamer import arithmetic_floor, time_calls
 
     ref = build_reference(Path(args.reference_dir), args.threads)
     result = dict(ref["info"])
@@ -189,15 +189,7 @@ def reference_worker(args) -> dict:
     def sync():
         return None
 
-    for name, fn in timed.items():
-        _timed(fn, args.warmup, sync)
-        times, cpu = _timed(fn, args.repeats, sync)
-        times.sort()
-        cpu.sort()
-        result[f"{name}_ms_median"] = 1000 * times[len(times) // 2]
-        result[f"{name}_ms_min"] = 1000 * times[0]
-        result[f"{name}_cpu_ms_median"] = 1000 * cpu[len(cpu) // 2]
-        result[f"{name}_per_s"] = 1.0 / times[len(times) // 2]
+    result.update(time_calls(timed, args.warmup, args.repeats, sync))
     result["imagination_steps_per_s"] = (result["imag_starts"] * result["horizon"]
                                          / (result["imagine_ms_median"] / 1000))
     result.update(arithmetic_floor(result, timed))
