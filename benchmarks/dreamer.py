@@ -4,9 +4,8 @@ Each preset runs in its own subprocess so that ``ru_maxrss`` (peak resident memo
 Batches are synthetic uint8 sequences of the preset's shape (speed does not depend on the pixel values);
 the mathematics is the full training update (nothing skipped). The ``rajghugare_minatar`` preset is the
 MinAtar configuration of RajGhugare19/dreamerv2 (batch 50 x length 50, deter 200, 20x20 categorical
-latents, 3x100 ELU heads, imagination from 50 x 49 = 2450 start states for horizon 10, fp32). Issue 4
-quotes 350 ms / 720 ms / 1.55 GiB for that code on the project's 2-core CPU and asks for 2x; measured
-side by side here it took 738-837 ms / 1256-1487 ms / 1.26 GiB (results/dreamer_vs_reference.json).
+latents, 3x100 ELU heads, imagination from 50 x 49 = 2450 start states for horizon 10, fp32); the
+side-by-side run against that code is ``benchmarks/vs_reference.py`` (results/dreamer_vs_reference.json).
 On CPU the JSON also holds each update's multiply-adds, the floor they set at the GEMM peak measured in
 the same process, and each median time as a multiple of that floor (``*_x_floor``). The run stops if the
 machine is loaded (``_common.py``), unless ``--allow-load`` (then the JSON says ``"loaded": true``).

@@ -48,13 +48,15 @@ def replay_samples_per_s(batch: int, length: int, repeats: int = 50) -> float:
 
 
 def update_macs(preset: str, obs_shape=(10, 10, 10), n_actions: int = 6) -> float:
-    """Multiply-adds of one world-model + behaviour update of ``preset`` (torch's FLOP counter)."""
+    """Multiply-adds of one world-model + behaviour update of ``preset`` (torch's FLOP counter), without
+    the collapse probe (it runs on one update in ``probe_every``; and FlopCounterMode's module hooks fail
+    on its no-grad forward passes)."""
     import torch
     from dreamer import synthetic_batch
 
     from wmtransfer.dreamer import Dreamer, DreamerConfig
 
-    cfg = DreamerConfig.preset(preset)
+    cfg = DreamerConfig.preset(preset, probe_every=0)
     agent = Dreamer(cfg, obs_shape, n_actions)
     batch = synthetic_batch(obs_shape, n_actions, cfg.batch_size, cfg.seq_length)
     torch.manual_seed(0)
