@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from dreamer_tiny import one_thread, tiny_agent, tiny_dreamer
+from dreamer_tiny import TINY_DREAMER, one_thread, tiny_agent, tiny_dreamer
 
 from wmtransfer import cli
 from wmtransfer.dreamer.agent import Dreamer
+from wmtransfer.dreamer.config import DreamerConfig
 from wmtransfer.train.agent import NonFiniteLossError, train_agent
 from wmtransfer.train.metrics import COLUMNS
 
@@ -169,3 +170,53 @@ def test_checkpoint_that_runs_code_is_refused_naming_file_and_object(tmp_path):
     assert f"{evil}: refused" in proc.stderr and "the object 'print'" in proc.stderr, proc.stderr
     assert "weights_only" not in proc.stderr and "this ran" not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_atari_copies_step_on_ale_vector_env_like_the_per_game_collector(tmp_path):
+    """Several copies of one Atari game step on ale-py's C++ vector env with the episodes the per-game
+    collector makes (seeds from the loop's generator, time limits, first/last steps), and the online loop
+    runs on it."""
+    from wmtransfer.data.replay import Replay
+    from wmtransfer.games.atari import AtariGame, make_native_vector
+    from wmtransfer.train.agent import _AtariVectorCollector, _Collector, make_collector
+
+    # the same game: rewards and the end step identical, frames all but identical (no sticky, no no-ops)
+    game = AtariGame("breakout", seed=0, sticky_action_prob=0.0, noop_max=0)
+    vec = make_native_vector("breakout", 1, 0, sticky_action_prob=0.0, noop_max=0, autoreset_mode="NextStep")
+    a, _ = game.reset(seed=0)
+    b, _ = vec.reset(seed=np.array([0]))
+    rng, differ, steps = np.random.default_rng(0), [np.mean(a != b[0])], 0
+    while True:
+        act = int(rng.integers(18))
+        a, ra, ta, _, _ = game.step(act)
+        b, rb, tb, _, _ = vec.step(np.array([act]))
+        differ.append(np.mean(a != b[0]))
+        steps += 1
+        assert ra == float(rb[0]) and ta == bool(tb[0])
+        if ta:
+            break
+    assert steps > 50 and np.mean(differ) < 1e-3
+
+    def collect(kind):
+        replay = Replay(seed=0)
+        collector = kind("atari-breakout" if kind is _AtariVectorCollector else ["atari-breakout"], 3, replay,
+                         np.random.default_rng(1), 18, 30, {"sticky_action_prob": 0.0})
+        acts = np.random.default_rng(2)
+        ended = [ep for _ in range(100) for ep in collector.step(acts.integers(18, size=3))]
+        collector.close()
+        return replay, ended
+
+    (native, ended_n), (python, ended_p) = collect(_AtariVectorCollector), collect(_Collector)
+    assert len(ended_n) == len(ended_p) == 9 and {e["episode_length"] for e in ended_n} == {30}
+    assert native.num_episodes == python.num_episodes == 9 and native.num_steps == python.num_steps == 9 * 31
+    again, _ = collect(_AtariVectorCollector)
+    batch_a, batch_b = native.sample(4, 20), again.sample(4, 20)
+    assert all(np.array_equal(batch_a[k], batch_b[k]) for k in batch_a)  # seeded by the loop's generator
+
+    def made(n):
+        return type(make_collector(["atari-breakout"], n, Replay(), np.random.default_rng(0), 18, 50))
+
+    assert made(2) is _AtariVectorCollector and made(1) is _Collector
+    atari = DreamerConfig.preset("atari", **{**TINY_DREAMER, "cnn_depth": 2})
+    summary = train_agent(["atari-breakout"], 0, tmp_path, tiny_agent(num_envs=2, time_limit=40), atari)
+    assert summary["env_steps"] == 120 and summary["episodes"] >= 2

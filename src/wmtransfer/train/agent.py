@@ -222,6 +222,68 @@ class _Collector:
             env.close()
 
 
+class _AtariVectorCollector(_Collector):
+    """:class:`_Collector` for one Atari game and ``num_envs`` > 1 on ale-py's C++ ``AtariVectorEnv``
+    (the same preprocessing as :class:`~wmtransfer.games.atari.AtariGame`; its threads step the games in
+    parallel). No automatic resets are used: an ended game is reset at once with a masked reset and a
+    seed from the loop's generator, as the per-game collector does, so episodes and resume behave alike."""
+
+    def __init__(self, game_id: str, num_envs: int, replay: Replay, rng: np.random.Generator,
+                 n_actions: int, time_limit: int, settings: dict[str, Any] | None = None):
+        from ..games import atari
+
+        self.vec = atari.make_native_vector(game_id.partition("-")[2], num_envs, 0, autoreset_mode="NextStep",
+                                            **(settings or {}))
+        self.game_id = game_id
+        self.replay, self.rng, self.n_actions, self.time_limit = replay, rng, n_actions, time_limit
+        self.obs = np.zeros((num_envs, *self.vec.single_observation_space.shape), np.uint8)
+        self.is_first = np.ones(num_envs, bool)
+        self.returns = np.zeros(num_envs)
+        self.lengths = np.zeros(num_envs, np.int64)
+        self.game = [game_id] * num_envs
+        self._reset(np.ones(num_envs, bool))
+
+    def _reset(self, mask: np.ndarray) -> None:
+        seeds = self.rng.integers(2**31, size=int(mask.sum()))
+        obs, _ = self.vec.reset(seed=seeds, options={"reset_mask": mask})
+        for i in np.flatnonzero(mask):
+            self.obs[i] = obs[i]
+            self.is_first[i] = True
+            self.returns[i], self.lengths[i] = 0.0, 0
+            self.replay.add_step(obs[i], 0, 0.0, True, False, False, game=self.game_id, stream=int(i),
+                                 n_actions=self.n_actions)
+
+    def step(self, actions: np.ndarray) -> list[dict[str, Any]]:
+        self.is_first[:] = False
+        actions = np.asarray(actions, np.int64)
+        obs, reward, term, trunc, _ = self.vec.step(actions)
+        self.returns += reward
+        self.lengths += 1
+        last = term | trunc | (self.lengths >= self.time_limit)
+        ended = []
+        for i in range(len(actions)):
+            self.replay.add_step(obs[i], int(actions[i]), float(reward[i]), False, bool(last[i]),
+                                 bool(term[i]), game=self.game_id, stream=i, n_actions=self.n_actions)
+            self.obs[i] = obs[i]
+            if last[i]:
+                ended.append({"game": self.game_id, "episode_return": float(self.returns[i]),
+                              "episode_length": int(self.lengths[i])})
+        if last.any():
+            self._reset(last)
+        return ended
+
+    def close(self) -> None:
+        self.vec.close()
+
+
+def make_collector(game_ids: Sequence[str], num_envs: int, replay: Replay, rng: np.random.Generator,
+                   n_actions: int, time_limit: int, settings: dict[str, Any] | None = None) -> _Collector:
+    """ale-py's vector env for several copies of one Atari game; the per-game collector otherwise."""
+    if len(game_ids) == 1 and num_envs > 1 and games.suite_of(game_ids[0]) == "atari":
+        return _AtariVectorCollector(game_ids[0], num_envs, replay, rng, n_actions, time_limit, settings)
+    return _Collector(game_ids, num_envs, replay, rng, n_actions, time_limit, settings)
+
+
 def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentConfig, dreamer_cfg,
                 init: str | Path | None = None, device: str = "cpu", final_name: str = "agent.pt",
                 game_settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -265,7 +327,7 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
 
     pending: defaultdict[str, list[float]] = defaultdict(list)
     pending.update({k: list(v) for k, v in loop["pending"].items()})
-    collector = _Collector(game_ids, cfg.num_envs, replay, rng, spec.n_actions, time_limit, settings)
+    collector = make_collector(game_ids, cfg.num_envs, replay, rng, spec.n_actions, time_limit, settings)
     state = agent.init_state(cfg.num_envs)
 
     def train_once() -> None:
