@@ -42,10 +42,10 @@ def test_compile_flag_wraps_the_rssm_steps_and_is_off_by_default():
     cfg = DreamerConfig.preset("minatar", **TINY_DREAMER)
     assert cfg.compile_rssm is False and cfg.bf16 is False
     rssm = Dreamer(cfg, (10, 10, 10), 6).world_model.rssm
-    assert not {"obs_step", "img_step", "img_step_index"} & set(vars(rssm))
+    assert not {"obs_step", "post_step", "img_step", "img_step_index"} & set(vars(rssm))
     rssm = Dreamer(DreamerConfig.preset("minatar", **TINY_DREAMER, compile_rssm=True), (10, 10, 10), 6
                    ).world_model.rssm
-    for name in ("obs_step", "img_step", "img_step_index"):
+    for name in ("obs_step", "post_step", "img_step", "img_step_index"):
         assert name in vars(rssm) and vars(rssm)[name] is not getattr(type(rssm), name)
 
 

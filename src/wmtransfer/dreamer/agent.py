@@ -93,7 +93,7 @@ class Dreamer(nn.Module):
         self.to(self.device)
         if cfg.compile_rssm:
             rssm = self.world_model.rssm
-            for name in ("obs_step", "img_step", "img_step_index"):
+            for name in ("obs_step", "post_step", "img_step", "img_step_index"):
                 setattr(rssm, name, torch.compile(getattr(rssm, name)))
         self.condition = "scratch"
         self.updates = 0  # behaviour updates (train_step calls); drives the slow target

@@ -190,9 +190,10 @@ class DreamerConfig:
     #: softmax, log-softmax and reductions run in fp32 by autocast's own rules). Off: fp32 everywhere.
     #: Ignored on CPU (docs/speed.md).
     bf16: bool = False
-    #: ``torch.compile`` of the RSSM's per-step functions (``obs_step``, ``img_step``, ``img_step_index``)
-    #: that the observe and imagination loops call 50 and 15 times per update. Off by default: compiling
-    #: costs minutes at start-up and pays only where kernel launches dominate (a GPU; docs/speed.md).
+    #: ``torch.compile`` of the RSSM's per-step functions: ``post_step`` (the observe loop's body, 50 per
+    #: update), ``img_step`` / ``img_step_index`` (imagination, 15 per update) and ``obs_step`` (acting).
+    #: Off by default: compiling costs minutes at start-up and pays only where kernel launches dominate
+    #: (a GPU; docs/speed.md).
     compile_rssm: bool = False
 
     # --- construction -----------------------------------------------------------------------------

@@ -169,6 +169,19 @@ class RSSM(nn.Module):
         stats = self._shape_stats(self.obs_dist(self.act(self.obs_out(torch.cat([deter, embed], -1)))))
         return Latent(deter, self.sample(stats, sample=sample), stats)
 
+    def post_step(
+        self, stoch: torch.Tensor, deter: torch.Tensor, act_in: torch.Tensor, emb_in: torch.Tensor,
+        w_in_z: torch.Tensor, w_out_h: torch.Tensor, noise: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step of :meth:`observe` (the loop body, what ``compile_rssm`` compiles): h_t from h_{t-1}
+        and z_{t-1} (``act_in``: the action's precomputed half of the input layer, bias included), then
+        z_t ~ q(z_t | h_t, x_t) (``emb_in``: the embedding's half of the posterior layer). Returns
+        (h_t, z_t, the posterior's statistics)."""
+        x = self.act(torch.addmm(act_in, stoch, w_in_z))
+        deter = self.cell(x, deter)
+        stats = self._shape_stats(self.obs_dist(self.act(torch.addmm(emb_in, deter, w_out_h))))
+        return deter, self.sample(stats, noise), stats
+
     # --- sequences --------------------------------------------------------------------------------
     def observe(
         self, embed: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor, state: Latent | None = None,
@@ -193,10 +206,8 @@ class RSSM(nn.Module):
         for i in range(t):
             if mask_steps:
                 stoch, deter = stoch * keep[i], deter * keep[i]
-            x = self.act(torch.addmm(act_in[i], stoch, w_in_z))
-            deter = self.cell(x, deter)
-            stats = self._shape_stats(self.obs_dist(self.act(torch.addmm(emb_in[i], deter, w_out_h))))
-            stoch = self.sample(stats, noise[i])
+            deter, stoch, stats = self.post_step(stoch, deter, act_in[i], emb_in[i], w_in_z, w_out_h,
+                                                 noise[i])
             deters.append(deter)
             stochs.append(stoch)
             stats_list.append(stats)
