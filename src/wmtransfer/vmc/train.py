@@ -53,6 +53,25 @@ BUDGETS = {"vae": ("vae_updates",), "mdnrnn": ("mdn_updates",), "controller": ("
 HELDOUT_FRAMES = 512
 
 
+class _Checkpoints:
+    """Checkpoints of a gradient-trained V-M-C stage (V, M): model, optimiser, named generators and the
+    loop counters in the run folder; :meth:`save_if_behind` writes the last one only if training moved
+    since the latest (a resumed run that had finished writes nothing new)."""
+
+    def __init__(self, run: RunFolder, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                 rngs: dict[str, np.random.Generator], loop: dict[str, Any], resumed: bool) -> None:
+        self.run, self.model, self.opt, self.rngs, self.loop = run, model, opt, rngs, loop
+        self.saved_at = loop["updates"] if resumed else -1
+
+    def save(self) -> None:
+        self.run.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                       "rng": ckpt_io.rng_state(self.rngs), "loop": dict(self.loop)})
+        self.saved_at = self.loop["updates"]
+
+    def save_if_behind(self) -> None:
+        if self.saved_at != self.loop["updates"]:
+            self.save()
+
 def _check_finite(values: dict[str, float], stage: str, update: int) -> None:
     bad = [k for k, v in values.items() if not np.isfinite(v)]
     if bad:
@@ -144,13 +163,7 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
         vae.train()
         return {"heldout_mse": own, "heldout_swap_mse": swap}
 
-    saved_at = loop["updates"] if saved is not None else -1
-
-    def save() -> None:
-        nonlocal saved_at
-        run.save({"model": vae.state_dict(), "optimizer": opt.state_dict(),
-                  "rng": ckpt_io.rng_state({"batches": rng}), "loop": dict(loop)})
-        saved_at = loop["updates"]
+    ckpt = _Checkpoints(run, vae, opt, {"batches": rng}, loop, resumed=saved is not None)
 
     log, checkpoint = Every(cfg.log_every, loop["updates"]), Every(cfg.checkpoint_every, loop["updates"])
     progress = Progress(cfg.vae_updates, loop["updates"], "updates", f"V {game_id} seed {seed}")
@@ -188,10 +201,9 @@ def train_vae(game_id: str, dataset: str | Path, seed: int, out: str | Path, cfg
             loop["ramp_start"], loop["ramp_mse"] = loop["updates"], held_errors()["heldout_mse"]
         progress.update(loop["updates"], beta=beta, recon=values["recon"])
         if checkpoint.due(loop["updates"]):
-            save()
+            ckpt.save()
     progress.close()
-    if saved_at != loop["updates"]:
-        save()
+    ckpt.save_if_behind()
     summary = {"game": game_id, "seed": seed, "updates": loop["updates"], "stopped_early": loop["stopped"],
                "beta_ramp_start": loop["ramp_start"] if loop["ramp_start"] >= 0 else None,
                **held_errors(), "mean_frame_mse": mean_frame_mse, "frames": frames.num_frames,
@@ -267,13 +279,7 @@ def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: 
         return {"z": z.to(device), "action": action_all[nxt].to(device), "reward": reward_all[nxt].to(device),
                 "end": end_all[nxt].to(device), "mask": torch.as_tensor(mask).to(device)}
 
-    saved_at = loop["updates"] if saved is not None else -1
-
-    def save() -> None:
-        nonlocal saved_at
-        run.save({"model": mdn.state_dict(), "optimizer": opt.state_dict(),
-                  "rng": ckpt_io.rng_state({"windows": rng}), "loop": dict(loop)})
-        saved_at = loop["updates"]
+    ckpt = _Checkpoints(run, mdn, opt, {"windows": rng}, loop, resumed=saved is not None)
 
     log, checkpoint = Every(cfg.log_every, loop["updates"]), Every(cfg.checkpoint_every, loop["updates"])
     progress = Progress(cfg.mdn_updates, loop["updates"], "updates", f"M {game_id} seed {seed}")
@@ -297,10 +303,9 @@ def train_mdnrnn(game_id: str, dataset: str | Path, vae_path: str | Path, seed: 
             sums = {}
         progress.update(loop["updates"], nll=values["nll"])
         if checkpoint.due(loop["updates"]):
-            save()
+            ckpt.save()
     progress.close()
-    if saved_at != loop["updates"]:
-        save()
+    ckpt.save_if_behind()
     summary = {"game": game_id, "seed": seed, "updates": loop["updates"], "nll": loop["nll"],
                "frames": frames.num_frames, "config": config}
     summary = run.finish(summary, {"mdnrnn.pt": lambda p: save_mdnrnn(
