@@ -94,24 +94,23 @@ def arithmetic_floor(result: dict, timed: dict) -> dict:
     return out
 
 
-def worker(args) -> dict:
+def build_updates(preset: str, device: str = "cpu", amp_on: bool = False, overrides: dict | None = None,
+                  plain: bool = False):
+    """The agent of ``preset`` on a synthetic batch, and its three timed calls: ``wm_update``,
+    ``behaviour_update`` (from the batch's posterior states) and ``imagine`` (no gradients)."""
     import torch
 
     from wmtransfer.dreamer import Dreamer, DreamerConfig
     from wmtransfer.dreamer.rssm import Latent
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    overrides = json.loads(args.overrides) if args.overrides else {}
-    cfg = DreamerConfig.preset(args.preset, **overrides)
-    obs_shape, n_actions = OBS[args.preset]
-    agent = Dreamer(cfg, obs_shape, n_actions, device=args.device)
-    if args.plain:  # ablation: dense one-hot products instead of look-ups (same mathematics)
+    cfg = DreamerConfig.preset(preset, **(overrides or {}))
+    obs_shape, n_actions = OBS[preset]
+    agent = Dreamer(cfg, obs_shape, n_actions, device=device)
+    if plain:  # ablation: dense one-hot products instead of look-ups (same mathematics)
         agent.behavior.use_lookups = False
     batch = synthetic_batch(obs_shape, n_actions, cfg.batch_size, cfg.seq_length)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    amp = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.amp)
+    amp = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=amp_on)
 
     def wm_update():
         with amp:
@@ -128,11 +127,23 @@ def worker(args) -> dict:
 
     cut = slice(0, -1) if cfg.imag_drop_last_start else slice(None)
     start = Latent(post.deter[:, cut].flatten(0, 1), post.stoch[:, cut].flatten(0, 1))
-    n_starts = start.deter.shape[0]
 
     def imagine():
         with torch.no_grad(), amp:
             agent.behavior.imagine(agent.world_model, start, cfg.imag_horizon)
+
+    timed = {"wm_update": wm_update, "behaviour_update": behaviour_update, "imagine": imagine}
+    return agent, cfg, timed, start.deter.shape[0]
+
+
+def worker(args) -> dict:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = json.loads(args.overrides) if args.overrides else {}
+    agent, cfg, timed, n_starts = build_updates(args.preset, args.device, args.amp, overrides, args.plain)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
     result = {
         "preset": args.preset, "plain": args.plain, "overrides": overrides, "batch": cfg.batch_size,
@@ -140,7 +151,6 @@ def worker(args) -> dict:
         "imag_starts": n_starts, "horizon": cfg.imag_horizon,
         "params": sum(p.numel() for p in agent.parameters()),
     }
-    timed = {"wm_update": wm_update, "behaviour_update": behaviour_update, "imagine": imagine}
     result.update(time_calls(timed, args.warmup, args.repeats, sync))
     result["imagination_steps_per_s"] = n_starts * cfg.imag_horizon / (result["imagine_ms_median"] / 1000)
     if args.device == "cpu" and not args.amp:

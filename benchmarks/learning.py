@@ -64,8 +64,10 @@ def run(cmd: list[str], log: Path) -> subprocess.Popen:
 def train(args: argparse.Namespace) -> None:
     """Every missing or unfinished run, ``--jobs`` at a time, each on ``--threads`` torch threads."""
     exe = [sys.executable, "-m", "wmtransfer.cli"]
-    agent_cfg = {"env_steps": args.env_steps, "prefill": 5000, "eval_every": 5000, "eval_episodes": 10,
+    agent_cfg = {"env_steps": args.env_steps, "eval_every": 5000, "eval_episodes": 10,
                  "eval_time_limit": 2500, "log_every": 1000, "checkpoint_every": 500}
+    if args.prefill:
+        agent_cfg["prefill"] = args.prefill
     if args.train_every:
         agent_cfg["train_every"] = args.train_every
     algos = set(args.algos)
@@ -247,6 +249,7 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--env-steps", type=int, default=100_000)
     p.add_argument("--train-every", type=int, default=12, help="env steps per update (0: the preset's)")
+    p.add_argument("--prefill", type=int, default=5000, help="random env steps first (0: the preset's)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--runs", type=Path, default=ROOT / "learning_runs")

@@ -15,7 +15,7 @@ from dreamer_tiny import TINY_DREAMER, one_thread, tiny_agent, tiny_dreamer
 from wmtransfer import cli
 from wmtransfer.dreamer.agent import Dreamer
 from wmtransfer.dreamer.config import DreamerConfig
-from wmtransfer.train.agent import NonFiniteLossError, train_agent
+from wmtransfer.train.agent import AgentConfig, NonFiniteLossError, resolve, train_agent
 from wmtransfer.train.metrics import COLUMNS
 
 GAME = ["minatar-breakout"]
@@ -220,3 +220,14 @@ def test_atari_copies_step_on_ale_vector_env_like_the_per_game_collector(tmp_pat
     atari = DreamerConfig.preset("atari", **{**TINY_DREAMER, "cnn_depth": 2})
     summary = train_agent(["atari-breakout"], 0, tmp_path, tiny_agent(num_envs=2, time_limit=40), atari)
     assert summary["env_steps"] == 120 and summary["episodes"] >= 2
+
+
+def test_reference_preset_trains_at_the_references_intensity():
+    """rajghugare_minatar runs RajGhugare19's schedule: 5 updates of 50 x 50 every 50 env steps (250
+    replayed steps per env step), 4000 random steps first, epsilon 0.05 once training starts."""
+    dcfg = DreamerConfig.preset("rajghugare_minatar")
+    loop = resolve(AgentConfig(env_steps=100_000), dcfg)
+    assert loop.batch * loop.length * loop.train_steps / loop.train_every == 250
+    assert loop.prefill == 4000
+    # The reference's epsilon max(0.05, 0.4 - step / 7000) is at its floor by the end of the prefill.
+    assert max(0.05, 0.4 - loop.prefill / 7000) == dcfg.expl_noise

@@ -291,7 +291,11 @@ _RAJGHUGARE_MINATAR: dict[str, Any] = dict(
     adam_eps=1e-8, weight_decay=0.0, grad_clip=100.0,
     discount=0.99, discount_lambda=0.95, imag_horizon=10, imag_drop_last_start=True,
     actor_grad="reinforce", actor_grad_mix=0.0, actor_ent=1e-3,
-    batch_size=50, seq_length=50, train_every=5, prefill=2000,
+    # That code runs collect_intervals=5 updates every train_every=50 env steps (250 replayed steps per
+    # env step: one update every 10), after seed_steps=4000 random steps, and acts epsilon-greedy on the
+    # sampled actor with epsilon = max(0.05, 0.4 - env_step / 7000): 0.05 from env step 2450, i.e. on every
+    # step after the random prefill.
+    batch_size=50, seq_length=50, train_every=10, prefill=4000, expl_noise=0.05,
 )
 
 #: Preset name -> field values that differ from the dataclass defaults (``minatar``).
