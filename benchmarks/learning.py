@@ -51,6 +51,11 @@ REFERENCES: dict[str, dict[int, dict[str, float]]] = {
         250_000: {"breakout": 7, "space_invaders": 22, "freeway": 5.5, "asterix": 1, "seaquest": 0.8},
     },
 }
+#: Legend labels of the variants run so far (a variant without one is labelled by its name).
+VARIANT_LABELS = {
+    "rs10": "DreamerV2 + entropy bonus, H 10, reward x10",
+    "raj": "DreamerV2, rajghugare_minatar preset (250 replayed/step)",
+}
 #: The MinAtar paper's DQN (network, optimiser, schedule), for the project's DQN curve.
 DQN_CONFIG = {"network": "minatar_conv", "save_every": 25_000}
 
@@ -141,8 +146,9 @@ def report(args: argparse.Namespace) -> dict:
                 df = pd.read_csv(path)
                 end = int(df.env_step.max())
                 curve = binned(df, "episode_return", 5000, end)
+                variant = algo.removeprefix("dreamer-")
                 name = {"dreamer": "DreamerV2", "dqn": "DQN (MinAtar paper)"}.get(
-                    algo, f"DreamerV2 {algo.removeprefix('dreamer-')}")
+                    algo, VARIANT_LABELS.get(variant, f"DreamerV2 {variant}"))
                 label = f"{name} train"
                 ax.plot(curve.index, curve.values, colour, label=label if i == 0 else None)
                 seed = path.parent.name
