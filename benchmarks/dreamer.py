@@ -136,6 +136,14 @@ def build_updates(preset: str, device: str = "cpu", amp_on: bool = False, overri
     return agent, cfg, timed, start.deter.shape[0]
 
 
+def past_probe(agent, cfg, timed: dict) -> None:
+    """One more world-model update if the next one would run the collapse probe (every ``probe_every``
+    updates): counted and recorded updates are then the steady ones, and the FLOP counter fails on the
+    probe's no-grad passes."""
+    if cfg.probe_every and agent.wm_updates % cfg.probe_every == 0:
+        timed["wm_update"]()
+
+
 def worker(args) -> dict:
     import torch
 
@@ -154,6 +162,7 @@ def worker(args) -> dict:
     result.update(time_calls(timed, args.warmup, args.repeats, sync))
     result["imagination_steps_per_s"] = n_starts * cfg.imag_horizon / (result["imagine_ms_median"] / 1000)
     if args.device == "cpu" and not args.amp:
+        past_probe(agent, cfg, timed)
         result.update(arithmetic_floor(result, timed))
     result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if args.device.startswith("cuda"):

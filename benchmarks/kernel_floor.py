@@ -35,7 +35,7 @@ from torch.utils._pytree import tree_map
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import Conditions, add_load_argument, count_macs, gemm_peak_macs, save  # noqa: E402
-from dreamer import build_updates, time_calls  # noqa: E402
+from dreamer import build_updates, past_probe, time_calls  # noqa: E402
 
 aten = torch.ops.aten
 #: The ops whose multiply-adds torch's FLOP counter counts (matrix products and convolutions).
@@ -136,6 +136,7 @@ def measure(preset: str, repeats: int, top: int) -> dict:
     out = {"preset": preset, "batch": cfg.batch_size, "length": cfg.seq_length,
            "gemm_peak_gmac_per_s": peak / 1e9}
     for name, fn in timed.items():
+        past_probe(agent, cfg, timed)
         res = kernel_floor(fn, peak, top)
         ms = times[f"{name}_ms_median"]
         res.update({"ms_median": ms, "x_peak_floor": ms / res["peak_floor_ms"],
