@@ -296,3 +296,71 @@ def test_posterior_entropy_bonus_is_subtracted_and_raises_the_entropy(breakout_r
         post, _ = wm.rssm.observe(wm.encoder(data["image"]), data["action"], data["is_first"])
         after = wm.rssm.entropy(wm.rssm.dist_params(post.stats)).mean()
     assert after > before.detach()
+
+
+def test_next_head_target_predicts_the_step_out_of_each_frame(breakout_replay):
+    """head_target "next" (RajGhugare19's alignment): the heads at step t are scored against r_{t+1} and
+    gamma_{t+1}, never across an episode start; "current" (official) against r_t and gamma_t."""
+    from wmtransfer.dreamer import distributions as D
+
+    torch.manual_seed(0)
+    batch = breakout_replay.sample(4, 8)
+    batch["is_first"][:] = False
+    batch["is_first"][:, [0, 4]] = True  # an episode start inside every sequence: its pair has no target
+    batch["reward"][:] = np.arange(8, dtype=np.float32)  # a different target at every step
+    for target in ("current", "next"):
+        agent = Dreamer(DreamerConfig.preset("minatar", **SMALL, head_target=target), (10, 10, 10), 6)
+        data = agent.world_model.preprocess(batch)
+        with torch.no_grad():
+            _, post, metrics = agent.world_model.loss(data)
+            pred = agent.world_model.reward_head(post.feat()).squeeze(-1)
+        if target == "current":
+            want = D.mse_nll(pred, data["reward"]).mean()
+        else:
+            keep = torch.ones(4, 7, dtype=torch.bool)
+            keep[:, 3] = False  # step 3 -> 4 crosses the start
+            want = D.mse_nll(pred[:, :-1], data["reward"][:, 1:])[keep].mean()
+        assert float(metrics["wm_reward"]) == pytest.approx(float(want), rel=1e-6), target
+
+
+@pytest.mark.parametrize("target", ["current", "next"])
+def test_imagined_rewards_and_discounts_belong_to_the_right_step(breakout_replay, target):
+    """In imagination "current" takes the start's discount from the data and the heads from state 1;
+    "next" takes both heads from state 0, zeroed at a terminal start (no step leaves it)."""
+    cfg = DreamerConfig.preset("minatar", **SMALL, head_target=target)
+    agent = Dreamer(cfg, (10, 10, 10), 6)
+    wm = agent.world_model
+    with torch.no_grad():  # constant heads: reward 2, discount logit 3
+        for head, bias in ((wm.reward_head, 2.0), (wm.discount_head, 3.0)):
+            head.net[-1].weight.zero_()
+            head.net[-1].bias.fill_(bias)
+        data = wm.preprocess(breakout_replay.sample(4, 8))
+        _, post, _ = wm.loss(data)
+        start = Latent(post.deter.flatten(0, 1), post.stoch.flatten(0, 1))
+        imag = agent.behavior.imagine(wm, start, cfg.imag_horizon)
+        terminal = torch.zeros(start.deter.shape[0])
+        terminal[::2] = 1.0
+        reward, disc = agent.behavior.rewards_and_discounts(wm, imag, terminal)
+    assert reward.shape == disc.shape == (cfg.imag_horizon, start.deter.shape[0])
+    head_disc = torch.sigmoid(torch.tensor(3.0))
+    assert torch.allclose(reward[1:], torch.tensor(2.0)) and torch.allclose(disc[1:], head_disc)
+    if target == "current":
+        assert torch.allclose(reward[0], torch.tensor(2.0))
+        assert torch.allclose(disc[0], cfg.discount * (1 - terminal))
+    else:
+        assert torch.allclose(reward[0], 2.0 * (1 - terminal))
+        assert torch.allclose(disc[0], head_disc * (1 - terminal))
+
+
+def test_a_world_model_trained_for_another_head_target_is_refused(tmp_path):
+    """Transfer keeps the heads' meaning: loading a world model whose heads predict another step fails
+    with both values named; a checkpoint written before the field counts as "current" (official)."""
+    src = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    ckpt = src.checkpoint()
+    dst = Dreamer(DreamerConfig.preset("minatar", **SMALL, head_target="next"), (10, 10, 10), 6)
+    with pytest.raises(CheckpointMismatch, match="head_target: source 'current' vs model 'next'"):
+        dst.load_world_model_from(ckpt)
+    del ckpt["config"]["head_target"]
+    with pytest.raises(CheckpointMismatch, match="head_target"):
+        dst.load_world_model_from(ckpt)
+    Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6).load_world_model_from(ckpt)

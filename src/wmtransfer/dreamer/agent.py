@@ -265,6 +265,12 @@ class Dreamer(nn.Module):
 
     # --- checkpoints ------------------------------------------------------------------------------
     def _check_meta(self, meta: Mapping[str, Any], what: str = "checkpoint") -> None:
+        if isinstance(meta.get("config"), Mapping):  # heads trained for another step would mislead
+            saved = meta["config"].get("head_target", "current")  # written before the field: official
+            if saved != self.cfg.head_target:
+                raise CheckpointMismatch(
+                    f"head_target: {what} {saved!r} vs model {self.cfg.head_target!r} (its reward and "
+                    "discount heads predict another step; use the same dreamer.head_target)")
         if "n_actions" in meta and int(meta["n_actions"]) != self.n_actions:
             raise CheckpointMismatch(f"n_actions: {what} {int(meta['n_actions'])} vs model {self.n_actions}")
         if "obs_shape" in meta and tuple(int(s) for s in meta["obs_shape"]) != self.obs_shape:

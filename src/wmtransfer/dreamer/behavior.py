@@ -107,6 +107,24 @@ class ActorCritic(nn.Module):
         return Imagination(torch.stack(deters), torch.stack(stochs), None, torch.stack(logits_list),
                            torch.stack(actions), torch.stack(actions_st))
 
+    def rewards_and_discounts(
+        self, wm: WorldModel, imag: Imagination, is_terminal: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rewards and discounts (H, N) of imagined states 0..H-1 as the lambda-return reads them.
+
+        "current" (official): the reward head at each state; the discount head at 1..H-1, the start's
+        discount gamma (1 - is_terminal) from the data. "next": both heads at 0..H-1 (the step k -> k+1),
+        zero reward and discount at a terminal start (no step leaves it)."""
+        cfg, h = self.cfg, self.cfg.imag_horizon
+        reward = imag.apply(wm.reward_head, 0, h, cfg.classes)
+        live = 1.0 - is_terminal.to(reward.dtype)
+        if cfg.head_target == "current":
+            disc = torch.sigmoid(imag.apply(wm.discount_head, 1, h, cfg.classes))
+            return reward, torch.cat([(cfg.discount * live)[None], disc], 0)
+        disc = torch.sigmoid(imag.apply(wm.discount_head, 0, h, cfg.classes))
+        return (torch.cat([(reward[0] * live)[None], reward[1:]], 0),
+                torch.cat([(disc[0] * live)[None], disc[1:]], 0))
+
     def loss(
         self, wm: WorldModel, start: Latent, is_terminal: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -114,6 +132,8 @@ class ActorCritic(nn.Module):
 
         Heads are evaluated only where the official losses read them: rewards at states 0..H-1,
         discounts at 1..H-1 (the start's discount is gamma (1 - is_terminal)), target values at 0..H.
+        With ``head_target`` "next" the discounts come from the heads at 0..H-1, and a terminal start
+        has reward and discount 0 (no step leaves it).
         """
         cfg = self.cfg
         dynamics = cfg.actor_grad != "reinforce"
@@ -122,9 +142,7 @@ class ActorCritic(nn.Module):
             imag = self.imagine(wm, start, h)
             grad_ctx = contextlib.nullcontext() if dynamics else torch.no_grad()
             with grad_ctx:
-                reward = imag.apply(wm.reward_head, 0, h, cfg.classes)
-                disc = torch.sigmoid(imag.apply(wm.discount_head, 1, h, cfg.classes))
-                disc = torch.cat([(cfg.discount * (1.0 - is_terminal.to(disc.dtype)))[None], disc], 0)
+                reward, disc = self.rewards_and_discounts(wm, imag, is_terminal)
                 critic_net = self.target_critic if cfg.slow_target else self.critic
                 with no_param_grad(critic_net):
                     value = imag.apply(critic_net, 0, h + 1, cfg.classes)

@@ -64,6 +64,14 @@ class DreamerConfig:
     probe_every: int = 50
     #: Reward transform before the reward head's MSE loss: "identity" or "tanh" (official Atari).
     reward_transform: str = "identity"
+    #: Which step the reward and discount heads predict. "current" (official DreamerV2): the heads at
+    #: s_t = (h_t, z_t) predict r_t and gamma_t, the step into x_t. "next" (RajGhugare19/dreamerv2's
+    #: MinAtar code): they predict r_{t+1} and gamma_{t+1}, the step out of x_t under the action taken
+    #: there (not an input), so a reward the frame announces one step ahead (a MinAtar bullet next to an
+    #: alien) is read from that frame instead of from the difference of two frames; pairs whose x_{t+1}
+    #: starts a new episode carry no target. In imagination the reward and discount of state k then
+    #: belong to the step k -> k+1 (the start state's from its own heads, zero at a terminal start).
+    head_target: str = "current"
 
     # --- encoder / decoder (conv) -----------------------------------------------------------------
     #: Channels of the first conv layer; layer i has ``cnn_depth * 2**i`` (official 48 for 64x64).
@@ -207,6 +215,7 @@ class DreamerConfig:
             "act": ("elu", "relu", "silu", "tanh"),
             "decoder_offset": ("none", "data"),
             "decoder_offset_transfer": ("refit", "keep"),
+            "head_target": ("current", "next"),
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
@@ -294,8 +303,11 @@ _RAJGHUGARE_MINATAR: dict[str, Any] = dict(
     # That code runs collect_intervals=5 updates every train_every=50 env steps (250 replayed steps per
     # env step: one update every 10), after seed_steps=4000 random steps, and acts epsilon-greedy on the
     # sampled actor with epsilon = max(0.05, 0.4 - env_step / 7000): 0.05 from env step 2450, i.e. on every
-    # step after the random prefill.
-    batch_size=50, seq_length=50, train_every=10, prefill=4000, expl_noise=0.05,
+    # step after the random prefill. Its slow critic is copied every slow_target_update=100 env steps,
+    # i.e. every 10 updates. Its heads at s_t predict the reward and continuation of the step out of x_t
+    # (trainer.py: RewardDecoder(post[:-1]) against rewards[1:] of the shifted sample; head_target "next").
+    batch_size=50, seq_length=50, train_every=10, prefill=4000, expl_noise=0.05, slow_target_update=10,
+    head_target="next",
 )
 
 #: Preset name -> field values that differ from the dataclass defaults (``minatar``).

@@ -95,6 +95,25 @@ class WorldModel(nn.Module):
             "is_terminal": is_terminal,
         }
 
+    def head_losses(
+        self, feat: torch.Tensor, data: Mapping[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean reward and discount NLL of the heads on the (B, T) model states ``feat``.
+
+        ``head_target`` "current": the heads at step t against r_t, gamma_t. "next": the heads at t < T-1
+        against r_{t+1}, gamma_{t+1}, averaged over the pairs whose step t+1 continues the episode of t
+        (not ``is_first``)."""
+        if self.cfg.head_target == "current":
+            reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"]).mean()
+            discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"]).mean()
+            return reward, discount
+        feat = feat[:, :-1]
+        keep = 1.0 - data["is_first"][:, 1:]
+        count = keep.sum().clamp(min=1.0)
+        reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"][:, 1:])
+        discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"][:, 1:])
+        return (reward * keep).sum() / count, (discount * keep).sum() / count
+
     def image_nll(self, out: torch.Tensor, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """-ln p(x_t | h_t, z_t) per step, summed over C, H, W."""
         if self.cfg.image_dist == "bernoulli":
@@ -139,8 +158,7 @@ class WorldModel(nn.Module):
         post, prior_stats = self.rssm.observe(embed, data["action"], data["is_first"])
         feat = post.feat()
         image = self.image_nll(self.decoder(feat), data).mean()
-        reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"]).mean()
-        discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"]).mean()
+        reward, discount = self.head_losses(feat, data)
         post_p = self.rssm.dist_params(post.stats)
         prior_p = self.rssm.dist_params(prior_stats)
         kl_loss, kl_value = kl_balance(

@@ -60,6 +60,7 @@ ADDED_KEYS: dict[str, Any] = {
     "dreamer.bf16": False,
     "dreamer.compile_rssm": False,
     "dreamer.decoder_offset_transfer": "keep",
+    "dreamer.head_target": "current",
 }
 
 
