@@ -54,7 +54,8 @@ REFERENCES: dict[str, dict[int, dict[str, float]]] = {
 #: Legend labels of the variants run so far (a variant without one is labelled by its name).
 VARIANT_LABELS = {
     "rs10": "DreamerV2 + entropy bonus, H 10, reward x10",
-    "raj": "DreamerV2, rajghugare_minatar preset (250 replayed/step)",
+    "raj_current": "DreamerV2, rajghugare_minatar at 250 replayed/step, official heads (stopped)",
+    "next": "DreamerV2, heads predict the next step (head_target next)",
 }
 #: The MinAtar paper's DQN (network, optimiser, schedule), for the project's DQN curve.
 DQN_CONFIG = {"network": "minatar_conv", "save_every": 25_000}
@@ -204,7 +205,8 @@ def report(args: argparse.Namespace) -> dict:
 def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
     """What a run's world model and actor say on its own replay, from ``ckpt/checkpoint.pt``.
 
-    * ``reward_r2``: 1 - MSE / Var(r) of the reward head under the posterior (16 x 50 sequences);
+    * ``reward_r2``: 1 - MSE / Var(r) of the reward head under the posterior (16 x 50 sequences), against
+      the reward its ``head_target`` names (r_t, or r_{t+1} within the episode);
       ``reward_pred_at_rewards``: its mean prediction at steps with a non-zero reward;
     * ``reward_r2_prior``: the same with the prior's mode [z^_t, h_t] in place of the posterior's z_t (what
       imagination sees one step ahead);
@@ -232,10 +234,17 @@ def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
         for _ in range(batches):
             data = wm.preprocess(replay.sample(16, 50))
             post, prior_stats = wm.rssm.observe(wm.encoder(data["image"]), data["action"], data["is_first"])
-            rewards.append(data["reward"].flatten())
-            preds.append(wm.reward_head(post.feat()).squeeze(-1).flatten())
             prior = Latent(post.deter, wm.rssm.sample(prior_stats, sample=False))
-            prior_preds.append(wm.reward_head(prior.feat()).squeeze(-1).flatten())
+            pred, prior_pred = (wm.reward_head(s.feat()).squeeze(-1) for s in (post, prior))
+            if agent.cfg.head_target == "next":  # the heads at t predict r_{t+1}, within an episode
+                keep = data["is_first"][:, 1:] == 0
+                rewards.append(data["reward"][:, 1:][keep])
+                preds.append(pred[:, :-1][keep])
+                prior_preds.append(prior_pred[:, :-1][keep])
+            else:
+                rewards.append(data["reward"].flatten())
+                preds.append(pred.flatten())
+                prior_preds.append(prior_pred.flatten())
             probs.append(torch.softmax(agent.actor(post.feat()), -1).reshape(-1, ck["n_actions"]).mean(0))
     r, y, y_prior = torch.cat(rewards), torch.cat(preds), torch.cat(prior_preds)
     nz = r != 0
