@@ -54,8 +54,8 @@ REFERENCES: dict[str, dict[int, dict[str, float]]] = {
 #: Legend labels of the variants run so far (a variant without one is labelled by its name).
 VARIANT_LABELS = {
     "rs10": "DreamerV2 + entropy bonus, H 10, reward x10",
-    "raj_current": "DreamerV2, rajghugare_minatar at 250 replayed/step, official heads (stopped)",
-    "next": "DreamerV2, heads predict the next step (head_target next)",
+    "raj_current": "DreamerV2 rajghugare_minatar, 250 replayed/step, official heads",
+    "next": "DreamerV2 head_target next",
 }
 #: The MinAtar paper's DQN (network, optimiser, schedule), for the project's DQN curve.
 DQN_CONFIG = {"network": "minatar_conv", "save_every": 25_000}
@@ -133,7 +133,7 @@ def report(args: argparse.Namespace) -> dict:
     games = sorted({p.parent.parent.name for p in args.runs.glob("*/dreamer/seed*")})
     if not games:
         raise SystemExit(f"no runs under {args.runs}")
-    fig, axes = plt.subplots(1, len(games), figsize=(5.2 * len(games), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(games), figsize=(6.4 * len(games), 7.2), squeeze=False)
     table: dict[str, dict] = {}
     for ax, game in zip(axes[0], games, strict=True):
         short = game.split("-", 1)[1]
@@ -193,8 +193,9 @@ def report(args: argparse.Namespace) -> dict:
         ax.grid(alpha=0.3)
         table[game] = row
     for ax in axes[0]:
-        ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("DreamerV2 from scratch (minatar preset, one seed per game) vs references", fontsize=10)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    fig.suptitle("DreamerV2 from scratch (minatar preset unless named; one seed per run) vs references",
+                 fontsize=10)
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURE, dpi=110)
