@@ -259,6 +259,61 @@ def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
     return out
 
 
+def frame_reward(run_dir: Path, steps: int = 600, seed: int = 0) -> dict:
+    """Is the reward in the frames? A small supervised CNN per question, trained on the run's own replay
+    (``steps`` Adam steps of 32 x 50 sequences, pairs within an episode), R^2 on 4 held-out batches of
+    64 x 50: ``prev_and_frame_to_reward`` [x_{t-1}, x_t] -> r_t (what the official reward head needs from
+    [z_t, h_t]), ``frame_to_next_reward`` x_t -> r_{t+1} (``head_target`` next), ``frame_to_reward``
+    x_t -> r_t. Against ``--diagnose``'s fit of the world model's own reward head, it tells whether the
+    data or the model's state is missing what the reward needs."""
+    import torch
+    from torch import nn
+
+    from wmtransfer.data.replay import Replay
+    from wmtransfer.io import safe_load
+
+    torch.manual_seed(seed)
+    saved = safe_load(run_dir / "ckpt" / "checkpoint.pt")
+    replay = Replay(seed=seed)
+    replay.load_state_dict(saved["replay"])
+
+    def pairs(n: int):
+        b = replay.sample(n, 50)
+        obs, r = torch.as_tensor(b["obs"]).float(), torch.as_tensor(b["reward"]).float()
+        ok = ~torch.as_tensor(b["is_first"]).bool()[:, 1:]  # step t-1 -> t within one episode
+        return obs[:, :-1][ok], obs[:, 1:][ok], r[:, :-1][ok], r[:, 1:][ok]
+
+    questions = {  # inputs and target from (x_{t-1}, x_t, r_{t-1}, r_t)
+        "prev_and_frame_to_reward": lambda p, c, rp, rc: (torch.cat([p, c], 1), rc),
+        "frame_to_next_reward": lambda p, c, rp, rc: (p, rc),
+        "frame_to_reward": lambda p, c, rp, rc: (c, rc),
+    }
+    held_out = [pairs(64) for _ in range(4)]
+    out: dict = {"env_step": saved["loop"]["env_step"], "steps": steps}
+    for name, make in questions.items():
+        x0, _ = make(*held_out[0])
+        c, h, w = x0.shape[1:]
+        model = nn.Sequential(nn.Conv2d(c, 32, 3), nn.ELU(), nn.Conv2d(32, 64, 3), nn.ELU(), nn.Flatten(),
+                              nn.Linear(64 * (h - 4) * (w - 4), 128), nn.ELU(), nn.Linear(128, 1))
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        for _ in range(steps):
+            x, y = make(*pairs(32))
+            loss = ((model(x).squeeze(-1) - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            xs, ys = [], []
+            for batch in held_out:
+                x, y = make(*batch)
+                xs.append(model(x).squeeze(-1))
+                ys.append(y)
+            pred, y = torch.cat(xs), torch.cat(ys)
+            out[f"{name}_r2"] = round(float(1 - ((pred - y) ** 2).mean() / y.var()), 3)
+        out["reward_rate"] = round(float((y != 0).float().mean()), 4)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--games", nargs="+", default=["minatar-breakout", "minatar-space_invaders"])
@@ -276,7 +331,13 @@ def main() -> None:
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--diagnose", nargs="+", type=Path, metavar="RUN_DIR",
                    help="print the reward head's fit and the actor's action shares from run checkpoints")
+    p.add_argument("--frame-reward", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="print how well a supervised CNN predicts the reward from the run's replayed frames")
     args = p.parse_args()
+    if args.frame_reward:
+        for d in args.frame_reward:
+            print(d, json.dumps(frame_reward(d)), flush=True)
+        return
     if args.diagnose:
         for d in args.diagnose:
             print(d, json.dumps(diagnose(d)))
