@@ -203,6 +203,17 @@ def report(args: argparse.Namespace) -> dict:
     return table
 
 
+def run_checkpoint(run_dir: Path, seed: int):
+    """A run's last checkpoint (``ckpt/checkpoint.pt``) and its replay, sampling with ``seed``."""
+    from wmtransfer.data.replay import Replay
+    from wmtransfer.io import safe_load
+
+    saved = safe_load(run_dir / "ckpt" / "checkpoint.pt")
+    replay = Replay(seed=seed)
+    replay.load_state_dict(saved["replay"])
+    return saved, replay
+
+
 def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
     """What a run's world model and actor say on its own replay, from ``ckpt/checkpoint.pt``.
 
@@ -216,18 +227,14 @@ def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
     import torch
 
     from wmtransfer.config import from_dict
-    from wmtransfer.data.replay import Replay
     from wmtransfer.dreamer.agent import Dreamer
     from wmtransfer.dreamer.config import DreamerConfig
     from wmtransfer.dreamer.rssm import Latent
-    from wmtransfer.io import safe_load
 
-    saved = safe_load(run_dir / "ckpt" / "checkpoint.pt")
+    saved, replay = run_checkpoint(run_dir, seed)
     ck = saved["agent"]
     agent = Dreamer(from_dict(DreamerConfig, ck["config"]), tuple(ck["obs_shape"]), ck["n_actions"])
     agent.restore(ck, restore_rng=False)
-    replay = Replay(seed=seed)
-    replay.load_state_dict(saved["replay"])
     wm = agent.world_model
     torch.manual_seed(seed)
     rewards, preds, prior_preds, probs = [], [], [], []
@@ -269,13 +276,9 @@ def frame_reward(run_dir: Path, steps: int = 600, seed: int = 0) -> dict:
     import torch
     from torch import nn
 
-    from wmtransfer.data.replay import Replay
-    from wmtransfer.io import safe_load
 
     torch.manual_seed(seed)
-    saved = safe_load(run_dir / "ckpt" / "checkpoint.pt")
-    replay = Replay(seed=seed)
-    replay.load_state_dict(saved["replay"])
+    saved, replay = run_checkpoint(run_dir, seed)
 
     def pairs(n: int):
         b = replay.sample(n, 50)
