@@ -13,6 +13,9 @@ returns at 100k and 250k env steps against the references read from the publishe
         --train-every 12 --jobs 2                     # trains (resumes) then reports
     python benchmarks/learning.py --report-only       # figure + table from existing runs
 
+The table keeps the committed rows of runs that are not on this machine (marked ``"from": "committed
+table"``) and the figure is drawn from the table, so a report made elsewhere adds runs without losing any.
+
 ``--variant NAME --dreamer JSON`` trains DreamerV2 with the study-style ``dreamer`` section JSON (preset and
 overrides) into ``{game}/dreamer-NAME/seed{s}``, drawn beside the base runs.
 
@@ -32,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, save  # noqa: E402
+from _common import RESULTS, machine, save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = ROOT / "docs" / "figures" / "learning_minatar.png"
@@ -56,6 +59,7 @@ VARIANT_LABELS = {
     "rs10": "DreamerV2 + entropy bonus, H 10, reward x10",
     "raj_current": "DreamerV2 rajghugare_minatar, 250 replayed/step, official heads",
     "next": "DreamerV2 head_target next",
+    "transition": "DreamerV2 head_target transition",
 }
 #: The MinAtar paper's DQN (network, optimiser, schedule), for the project's DQN curve.
 DQN_CONFIG = {"network": "minatar_conv", "save_every": 25_000}
@@ -124,74 +128,105 @@ def return_at(df: pd.DataFrame, step: int, window: int = 10_000) -> float | None
     return float(rows.episode_return.mean()) if len(rows) else None
 
 
+def run_entry(path: Path) -> dict:
+    """A run's row of the table from its ``metrics.csv`` (and ``summary.json`` once finished)."""
+    df = pd.read_csv(path)
+    end = int(df.env_step.max())
+    curve = binned(df, "episode_return", 5000, end)
+    entry: dict = {"env_steps": end,
+                   "train_return_per_5k": {int(k): round(float(v), 3) for k, v in curve.items()},
+                   **{f"train_return_{s // 1000}k": return_at(df, s) for s in (50_000, 100_000, 250_000)
+                      if s <= end}}
+    if "eval_return" in df and df.eval_return.notna().any():
+        ev = df.dropna(subset=["eval_return"])
+        entry["eval_return"] = {int(s): float(r) for s, r in zip(ev.env_step, ev.eval_return, strict=True)}
+    run_dir = path.parent.parent if path.parent.name == "partial" else path.parent
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        s = json.loads(summary.read_text())
+        entry["wall_time_s"] = round(s["wall_time"], 1)
+        entry["updates"] = s.get("updates")
+    for col in ("wm_probe_info", "wm_probe_swap", "wm_probe_gap", "wm_post_entropy"):
+        if col in df and df[col].notna().any():
+            entry[f"{col}_last"] = round(float(df[col].dropna().iloc[-1]), 3)
+    return entry
+
+
+def collect(runs: Path, previous: dict) -> dict:
+    """game -> {algo -> {seed -> entry}, "random", "references"}: every run under ``runs`` read afresh,
+    and the rows of ``previous`` (the committed table) whose runs are not on this machine kept as they
+    were (marked ``"from": "committed table"``), so a report on another machine loses no earlier run."""
+    table: dict[str, dict] = {}
+    games = {p.parent.parent.name for p in runs.glob("*/dreamer*/seed*")} | set(previous)
+    for game in sorted(games):
+        row: dict = {algo: dict(seeds) for algo, seeds in previous.get(game, {}).items()
+                     if algo.startswith(("dreamer", "dqn"))}
+        for seeds in row.values():
+            if "partial" in seeds and "seed0" not in seeds:  # the key of unfinished runs before 2026-12-02
+                seeds["seed0"] = seeds.pop("partial")  # (every run so far was seed 0)
+            for entry in seeds.values():
+                entry.setdefault("from", "committed table")
+        for algo_dir in sorted(d for d in (runs / game).glob("*") if d.is_dir()):
+            if not algo_dir.name.startswith(("dreamer", "dqn")):
+                continue
+            for seed_dir in sorted(algo_dir.glob("seed*")):
+                path = seed_dir / "metrics.csv"
+                path = path if path.exists() else seed_dir / "partial" / "metrics.csv"
+                if path.exists():
+                    row.setdefault(algo_dir.name, {})[seed_dir.name] = run_entry(path)
+                    row[algo_dir.name].pop("partial", None)  # written under that name before 2026-12-02
+        rand = runs / game / "random.csv"
+        if rand.exists():
+            row["random"] = float(pd.read_csv(rand).episode_return.mean())
+        elif "random" in previous.get(game, {}):
+            row["random"] = previous[game]["random"]
+        short = game.split("-", 1)[1]
+        row["references"] = {source: {step: values[short] for step, values in at.items() if short in values}
+                             for source, at in REFERENCES.items()}
+        table[game] = row
+    return table
+
+
 def report(args: argparse.Namespace) -> dict:
+    """The table (runs here + the committed table's others) and its figure, both drawn from the table."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    games = sorted({p.parent.parent.name for p in args.runs.glob("*/dreamer/seed*")})
-    if not games:
-        raise SystemExit(f"no runs under {args.runs}")
-    fig, axes = plt.subplots(1, len(games), figsize=(6.4 * len(games), 7.2), squeeze=False)
-    table: dict[str, dict] = {}
-    for ax, game in zip(axes[0], games, strict=True):
-        short = game.split("-", 1)[1]
-        variants = sorted(d.name for d in (args.runs / game).glob("dreamer-*") if d.is_dir())
-        row: dict = {"dreamer": {}, "dqn": {}, **{v: {} for v in variants}, "references": {}}
+    saved = RESULTS / "learning.json"
+    previous = json.loads(saved.read_text())["results"] if saved.exists() else {}
+    table = collect(args.runs, previous)
+    if not table:
+        raise SystemExit(f"no runs under {args.runs} and no table at {saved}")
+    fig, axes = plt.subplots(1, len(table), figsize=(6.4 * len(table), 7.2), squeeze=False)
+    markers = {"dreamerv2_JAX (train)": "^", "RajGhugare19 (eval 100k, train 250k)": "s",
+               "MinAtar-paper DQN (train)": "x"}
+    for ax, (game, row) in zip(axes[0], table.items(), strict=True):
+        variants = sorted(a for a in row if a.startswith("dreamer-"))
         colours = {"dreamer": "C0", "dqn": "C1", **{v: f"C{i + 2}" for i, v in enumerate(variants)}}
         for algo, colour in colours.items():
-            runs = [d / "metrics.csv" if (d / "metrics.csv").exists() else d / "partial" / "metrics.csv"
-                    for d in sorted((args.runs / game / algo).glob("seed*"))]
-            for i, path in enumerate(p for p in runs if p.exists()):
-                df = pd.read_csv(path)
-                end = int(df.env_step.max())
-                curve = binned(df, "episode_return", 5000, end)
+            for i, entry in enumerate(row.get(algo, {}).values()):
                 variant = algo.removeprefix("dreamer-")
                 name = {"dreamer": "DreamerV2", "dqn": "DQN (MinAtar paper)"}.get(
                     algo, VARIANT_LABELS.get(variant, f"DreamerV2 {variant}"))
-                label = f"{name} train"
-                ax.plot(curve.index, curve.values, colour, label=label if i == 0 else None)
-                seed = path.parent.name
-                entry = {"env_steps": end,
-                         "train_return_per_5k": {int(k): round(float(v), 3) for k, v in curve.items()},
-                         **{f"train_return_{s // 1000}k": return_at(df, s) for s in (50_000, 100_000, 250_000)
-                            if s <= end}}
-                if "eval_return" in df and df.eval_return.notna().any():
-                    ev = df.dropna(subset=["eval_return"])
-                    ax.plot(ev.env_step, ev.eval_return, colour, ls=":", marker=".",
-                            label=f"{label.replace('train', 'eval (10 ep., mode)')}" if i == 0 else None)
-                    entry["eval_return"] = {int(s): float(r) for s, r in zip(ev.env_step, ev.eval_return,
-                                                                           strict=True)}
-                summary = path.parent / "summary.json"
-                if summary.exists():
-                    s = json.loads(summary.read_text())
-                    entry["wall_time_s"] = round(s["wall_time"], 1)
-                    entry["updates"] = s.get("updates")
-                for col in ("wm_probe_info", "wm_probe_swap", "wm_probe_gap", "wm_post_entropy"):
-                    if col in df and df[col].notna().any():
-                        entry[f"{col}_last"] = round(float(df[col].dropna().iloc[-1]), 3)
-                row[algo][seed] = entry
-        rand = args.runs / game / "random.csv"
-        if rand.exists():
-            r = float(pd.read_csv(rand).episode_return.mean())
-            row["random"] = r
-            ax.axhline(r, color="grey", ls="--", lw=1, label="random policy")
-        shown_end = max([1] + [e["env_steps"] for e in row["dreamer"].values()])
-        markers = {"dreamerv2_JAX (train)": "^", "RajGhugare19 (eval 100k, train 250k)": "s",
-                   "MinAtar-paper DQN (train)": "x"}
-        for source, at in REFERENCES.items():
-            for step, values in at.items():
-                if short in values:
-                    row["references"].setdefault(source, {})[step] = values[short]
-                    if step <= 1.1 * max(shown_end, 100_000):  # the 250k figures are in the JSON table
-                        ax.plot(step, values[short], markers[source], color="k", ms=7, mfc="none",
-                                label=source)
+                curve = {int(k): v for k, v in entry["train_return_per_5k"].items()}
+                ax.plot(list(curve), list(curve.values()), colour, label=f"{name} train" if i == 0 else None)
+                if entry.get("eval_return"):
+                    ev = {int(k): v for k, v in entry["eval_return"].items()}
+                    ax.plot(list(ev), list(ev.values()), colour, ls=":", marker=".",
+                            label=f"{name} eval (10 ep., mode)" if i == 0 else None)
+        if "random" in row:
+            ax.axhline(row["random"], color="grey", ls="--", lw=1, label="random policy")
+        shown_end = max([1] + [e["env_steps"] for e in row.get("dreamer", {}).values()])
+        for source, at in row["references"].items():
+            for step, value in at.items():
+                if int(step) <= 1.1 * max(shown_end, 100_000):  # the 250k figures are in the JSON table
+                    ax.plot(int(step), value, markers[source], color="k", ms=7, mfc="none", label=source)
         ax.set_title(game)
         ax.set_xlabel("env steps")
         ax.set_ylabel("return")
         ax.grid(alpha=0.3)
-        table[game] = row
     for ax in axes[0]:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
     fig.suptitle("DreamerV2 from scratch (minatar preset unless named; one seed per run) vs references",

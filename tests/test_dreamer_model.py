@@ -298,9 +298,10 @@ def test_posterior_entropy_bonus_is_subtracted_and_raises_the_entropy(breakout_r
     assert after > before.detach()
 
 
-def test_next_head_target_predicts_the_step_out_of_each_frame(breakout_replay):
-    """head_target "next" (RajGhugare19's alignment): the heads at step t are scored against r_{t+1} and
-    gamma_{t+1}, never across an episode start; "current" (official) against r_t and gamma_t."""
+def test_shifted_head_targets_predict_the_step_out_of_each_frame(breakout_replay):
+    """head_target "next" (RajGhugare19's alignment): the heads at [z_t, h_t] are scored against r_{t+1}
+    and gamma_{t+1}, never across an episode start; "transition" (the JAX port's): the heads at
+    [z_t, h_{t+1}] against the same; "current" (official): the heads at [z_t, h_t] against r_t."""
     from wmtransfer.dreamer import distributions as D
 
     torch.manual_seed(0)
@@ -308,25 +309,30 @@ def test_next_head_target_predicts_the_step_out_of_each_frame(breakout_replay):
     batch["is_first"][:] = False
     batch["is_first"][:, [0, 4]] = True  # an episode start inside every sequence: its pair has no target
     batch["reward"][:] = np.arange(8, dtype=np.float32)  # a different target at every step
-    for target in ("current", "next"):
+    for target in ("current", "next", "transition"):
         agent = Dreamer(DreamerConfig.preset("minatar", **SMALL, head_target=target), (10, 10, 10), 6)
         data = agent.world_model.preprocess(batch)
         with torch.no_grad():
             _, post, metrics = agent.world_model.loss(data)
             pred = agent.world_model.reward_head(post.feat()).squeeze(-1)
+            # [z_t, h_{t+1}]: the latent of step t with the recurrent state that has read a_t
+            trans = torch.cat([post.stoch[:, :-1], post.deter[:, 1:]], -1)
+            pred_trans = agent.world_model.reward_head(trans).squeeze(-1)
+        keep = torch.ones(4, 7, dtype=torch.bool)
+        keep[:, 3] = False  # step 3 -> 4 crosses the start
         if target == "current":
             want = D.mse_nll(pred, data["reward"]).mean()
-        else:
-            keep = torch.ones(4, 7, dtype=torch.bool)
-            keep[:, 3] = False  # step 3 -> 4 crosses the start
+        elif target == "next":
             want = D.mse_nll(pred[:, :-1], data["reward"][:, 1:])[keep].mean()
+        else:
+            want = D.mse_nll(pred_trans, data["reward"][:, 1:])[keep].mean()
         assert float(metrics["wm_reward"]) == pytest.approx(float(want), rel=1e-6), target
 
 
-@pytest.mark.parametrize("target", ["current", "next"])
+@pytest.mark.parametrize("target", ["current", "next", "transition"])
 def test_imagined_rewards_and_discounts_belong_to_the_right_step(breakout_replay, target):
     """In imagination "current" takes the start's discount from the data and the heads from state 1;
-    "next" takes both heads from state 0, zeroed at a terminal start (no step leaves it)."""
+    "next" and "transition" take both heads from step 0, zeroed at a terminal start (no step leaves it)."""
     cfg = DreamerConfig.preset("minatar", **SMALL, head_target=target)
     agent = Dreamer(cfg, (10, 10, 10), 6)
     wm = agent.world_model
@@ -350,6 +356,35 @@ def test_imagined_rewards_and_discounts_belong_to_the_right_step(breakout_replay
     else:
         assert torch.allclose(reward[0], 2.0 * (1 - terminal))
         assert torch.allclose(disc[0], head_disc * (1 - terminal))
+
+
+def test_transition_heads_read_each_latent_with_the_next_recurrent_state(breakout_replay):
+    """head_target "transition": the imagined reward and discount of step k are the heads on
+    [z_k, h_{k+1}] of the dense rollout, on the class-index path too (the one training takes); "next"
+    reads [z_k, h_k] and so differs."""
+    torch.manual_seed(0)
+    for target in ("transition", "next"):
+        cfg = DreamerConfig.preset("minatar", **SMALL, head_target=target)
+        agent = Dreamer(cfg, (10, 10, 10), 6)
+        wm = agent.world_model
+        with torch.no_grad():
+            _, post, _ = wm.loss(wm.preprocess(breakout_replay.sample(4, 8)))
+            start = Latent(post.deter.flatten(0, 1), post.stoch.flatten(0, 1))
+            alive = torch.zeros(start.deter.shape[0])
+            torch.manual_seed(1)
+            dense = agent.behavior.imagine(wm, start, cfg.imag_horizon, dense=True)
+            torch.manual_seed(1)
+            lookup = agent.behavior.imagine(wm, start, cfg.imag_horizon)
+            reward, disc = agent.behavior.rewards_and_discounts(wm, dense, alive)
+            reward_lookup, disc_lookup = agent.behavior.rewards_and_discounts(wm, lookup, alive)
+            trans = torch.cat([dense.stoch[:-1], dense.deter[1:]], -1)
+            want_r = wm.reward_head(trans).squeeze(-1)
+            want_d = torch.sigmoid(wm.discount_head(trans).squeeze(-1))
+        assert torch.equal(dense.action, lookup.action)
+        assert torch.allclose(reward_lookup, reward, atol=1e-5)
+        assert torch.allclose(disc_lookup, disc, atol=1e-5)
+        matches = torch.allclose(reward, want_r, atol=1e-5) and torch.allclose(disc, want_d, atol=1e-5)
+        assert matches == (target == "transition"), target
 
 
 def test_a_world_model_trained_for_another_head_target_is_refused(tmp_path):

@@ -231,3 +231,18 @@ def test_reference_preset_trains_at_the_references_intensity():
     assert loop.prefill == 4000
     # The reference's epsilon max(0.05, 0.4 - step / 7000) is at its floor by the end of the prefill.
     assert max(0.05, 0.4 - loop.prefill / 7000) == dcfg.expl_noise
+
+
+def test_jax_reference_preset_has_that_codes_shapes_and_schedule():
+    """kenjyoung_minatar: three valid 3x3 convs to a 4x4x64 embedding, a decoder from a 4x4 map, heads on
+    [z_t, h_{t+1}], one 50 x 50 update every 10 env steps after 5000 random ones, no epsilon."""
+    from wmtransfer.dreamer.agent import Dreamer
+
+    dcfg = DreamerConfig.preset("kenjyoung_minatar")
+    wm = Dreamer(dcfg, (6, 10, 10), 6).world_model
+    assert wm.encoder.embed_dim == 4 * 4 * 64
+    assert (wm.decoder.start, wm.decoder.in_channels) == (4, 64)
+    assert dcfg.head_target == "transition" and dcfg.stoch * dcfg.classes == 32 * 32
+    loop = resolve(AgentConfig(env_steps=100_000), dcfg)
+    assert loop.batch * loop.length * loop.train_steps / loop.train_every == 250
+    assert (loop.prefill, dcfg.expl_noise) == (5000, 0.0)

@@ -113,15 +113,20 @@ class ActorCritic(nn.Module):
         """Rewards and discounts (H, N) of imagined states 0..H-1 as the lambda-return reads them.
 
         "current" (official): the reward head at each state; the discount head at 1..H-1, the start's
-        discount gamma (1 - is_terminal) from the data. "next": both heads at 0..H-1 (the step k -> k+1),
-        zero reward and discount at a terminal start (no step leaves it)."""
+        discount gamma (1 - is_terminal) from the data. "next": both heads at states 0..H-1 (the step
+        k -> k+1); "transition": both heads at [z_k, h_{k+1}], k = 0..H-1 (the step k -> k+1 under the
+        actor's imagined action a_k, which h_{k+1} has read). With either shifted target a terminal start
+        has reward and discount 0 (no step leaves it)."""
         cfg, h = self.cfg, self.cfg.imag_horizon
-        reward = imag.apply(wm.reward_head, 0, h, cfg.classes)
-        live = 1.0 - is_terminal.to(reward.dtype)
         if cfg.head_target == "current":
+            reward = imag.apply(wm.reward_head, 0, h, cfg.classes)
             disc = torch.sigmoid(imag.apply(wm.discount_head, 1, h, cfg.classes))
+            live = 1.0 - is_terminal.to(reward.dtype)
             return reward, torch.cat([(cfg.discount * live)[None], disc], 0)
-        disc = torch.sigmoid(imag.apply(wm.discount_head, 0, h, cfg.classes))
+        shift = 1 if cfg.head_target == "transition" else 0
+        reward = imag.apply(wm.reward_head, 0, h, cfg.classes, deter_shift=shift)
+        disc = torch.sigmoid(imag.apply(wm.discount_head, 0, h, cfg.classes, deter_shift=shift))
+        live = 1.0 - is_terminal.to(reward.dtype)
         return (torch.cat([(reward[0] * live)[None], reward[1:]], 0),
                 torch.cat([(disc[0] * live)[None], disc[1:]], 0))
 
@@ -132,8 +137,8 @@ class ActorCritic(nn.Module):
 
         Heads are evaluated only where the official losses read them: rewards at states 0..H-1,
         discounts at 1..H-1 (the start's discount is gamma (1 - is_terminal)), target values at 0..H.
-        With ``head_target`` "next" the discounts come from the heads at 0..H-1, and a terminal start
-        has reward and discount 0 (no step leaves it).
+        With a shifted ``head_target`` ("next", "transition") the discounts come from the heads at the
+        steps 0..H-1, and a terminal start has reward and discount 0 (no step leaves it).
         """
         cfg = self.cfg
         dynamics = cfg.actor_grad != "reinforce"
@@ -184,9 +189,10 @@ class Imagination:
         stoch = None if self.stoch is None else self.stoch.detach()
         return Imagination(self.deter.detach(), stoch, self.index, self.logits, self.action, self.action_st)
 
-    def apply(self, mlp: MLP, t0: int, t1: int, classes: int) -> torch.Tensor:
-        """Scalar head ``mlp`` on states t0..t1-1 -> (t1 - t0, N)."""
-        deter = self.deter[t0:t1]
+    def apply(self, mlp: MLP, t0: int, t1: int, classes: int, deter_shift: int = 0) -> torch.Tensor:
+        """Scalar head ``mlp`` on states t0..t1-1 -> (t1 - t0, N); with ``deter_shift`` 1 on
+        [z_k, h_{k+1}] (the latent of state k with the recurrent state that has read action a_k)."""
+        deter = self.deter[t0 + deter_shift:t1 + deter_shift]
         if self.index is not None:
             out = mlp.forward_onehot(self.index[t0:t1].flatten(0, 1), deter.flatten(0, 1), classes)
             return out.view(deter.shape[:2])

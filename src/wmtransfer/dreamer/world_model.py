@@ -96,18 +96,22 @@ class WorldModel(nn.Module):
         }
 
     def head_losses(
-        self, feat: torch.Tensor, data: Mapping[str, torch.Tensor],
+        self, post: Latent, data: Mapping[str, torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean reward and discount NLL of the heads on the (B, T) model states ``feat``.
+        """Mean reward and discount NLL of the heads on the (B, T) posterior states ``post``.
 
-        ``head_target`` "current": the heads at step t against r_t, gamma_t. "next": the heads at t < T-1
-        against r_{t+1}, gamma_{t+1}, averaged over the pairs whose step t+1 continues the episode of t
-        (not ``is_first``)."""
-        if self.cfg.head_target == "current":
+        ``head_target`` "current": the heads at [z_t, h_t] against r_t, gamma_t. "next": the heads at
+        [z_t, h_t], t < T-1, against r_{t+1}, gamma_{t+1}; "transition": the heads at [z_t, h_{t+1}] (h_{t+1}
+        has read a_t) against the same targets. Both shifted targets are averaged over the pairs whose step
+        t+1 continues the episode of t (not ``is_first``)."""
+        target = self.cfg.head_target
+        if target == "current":
+            feat = post.feat()
             reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"]).mean()
             discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"]).mean()
             return reward, discount
-        feat = feat[:, :-1]
+        deter = post.deter[:, 1:] if target == "transition" else post.deter[:, :-1]
+        feat = Latent(deter, post.stoch[:, :-1]).feat()
         keep = 1.0 - data["is_first"][:, 1:]
         count = keep.sum().clamp(min=1.0)
         reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"][:, 1:])
@@ -158,7 +162,7 @@ class WorldModel(nn.Module):
         post, prior_stats = self.rssm.observe(embed, data["action"], data["is_first"])
         feat = post.feat()
         image = self.image_nll(self.decoder(feat), data).mean()
-        reward, discount = self.head_losses(feat, data)
+        reward, discount = self.head_losses(post, data)
         post_p = self.rssm.dist_params(post.stats)
         prior_p = self.rssm.dist_params(prior_stats)
         kl_loss, kl_value = kl_balance(
