@@ -253,7 +253,8 @@ def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
     """What a run's world model and actor say on its own replay, from ``ckpt/checkpoint.pt``.
 
     * ``reward_r2``: 1 - MSE / Var(r) of the reward head under the posterior (16 x 50 sequences), against
-      the reward its ``head_target`` names (r_t, or r_{t+1} within the episode);
+      the reward its ``head_target`` names (r_t, or r_{t+1} within the episode; ``transition`` reads
+      [z_t, h_{t+1}]);
       ``reward_pred_at_rewards``: its mean prediction at steps with a non-zero reward;
     * ``reward_r2_prior``: the same with the prior's mode [z^_t, h_t] in place of the posterior's z_t (what
       imagination sees one step ahead);
@@ -278,17 +279,22 @@ def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
             data = wm.preprocess(replay.sample(16, 50))
             post, prior_stats = wm.rssm.observe(wm.encoder(data["image"]), data["action"], data["is_first"])
             prior = Latent(post.deter, wm.rssm.sample(prior_stats, sample=False))
+            feat = post.feat()
+            target = agent.cfg.head_target
+            if target == "transition":  # the heads on [z_t, h_{t+1}]
+                post, prior = (Latent(s.deter[:, 1:], s.stoch[:, :-1]) for s in (post, prior))
             pred, prior_pred = (wm.reward_head(s.feat()).squeeze(-1) for s in (post, prior))
-            if agent.cfg.head_target == "next":  # the heads at t predict r_{t+1}, within an episode
+            if target != "current":  # the heads at t predict r_{t+1}, within an episode
                 keep = data["is_first"][:, 1:] == 0
                 rewards.append(data["reward"][:, 1:][keep])
-                preds.append(pred[:, :-1][keep])
-                prior_preds.append(prior_pred[:, :-1][keep])
+                cut = slice(None) if target == "transition" else slice(None, -1)
+                preds.append(pred[:, cut][keep])
+                prior_preds.append(prior_pred[:, cut][keep])
             else:
                 rewards.append(data["reward"].flatten())
                 preds.append(pred.flatten())
                 prior_preds.append(prior_pred.flatten())
-            probs.append(torch.softmax(agent.actor(post.feat()), -1).reshape(-1, ck["n_actions"]).mean(0))
+            probs.append(torch.softmax(agent.actor(feat), -1).reshape(-1, ck["n_actions"]).mean(0))
     r, y, y_prior = torch.cat(rewards), torch.cat(preds), torch.cat(prior_preds)
     nz = r != 0
     out = {"updates": ck["updates"], "env_step": saved["loop"]["env_step"],
@@ -352,6 +358,123 @@ def frame_reward(run_dir: Path, steps: int = 600, seed: int = 0) -> dict:
     return out
 
 
+def feature_reward(wm, replay, steps: int = 1000, batches: int = 48, seed: int = 0) -> dict:
+    """R^2 of fresh MLPs (the reward head's size; Adam 1e-3, ``steps`` steps of 800 samples) on a frozen
+    world model's features of ``batches`` 16 x 50 replay sequences (a quarter held out), each predicting
+    r_{t+1} within the episode: ``embed`` the encoder's e_t, ``post`` [z_t, h_{t+1}] (what ``head_target``
+    transition reads), ``post_probs`` the same with the posterior's probabilities for the sampled z_t,
+    ``deter`` h_{t+1}; ``head`` the model's own reward head on the features its ``head_target`` names; and
+    (Bernoulli images) ``recon_p_at_on_cells``, per channel the mean probability the posterior's
+    reconstruction gives the cells that are on (a channel the model ignores stays near its base rate)."""
+    import torch
+    from torch import nn
+
+    from wmtransfer.dreamer.rssm import Latent
+
+    cfg = wm.cfg
+    torch.manual_seed(seed)
+    feats: dict[str, list] = {"embed": [], "post": [], "post_probs": [], "deter": []}
+    targets, head_err, on_p, on_count = [], [], 0.0, 0.0
+    with torch.no_grad():
+        for _ in range(batches):
+            data = wm.preprocess(replay.sample(16, 50))
+            embed = wm.encoder(data["image"])
+            post, _ = wm.rssm.observe(embed, data["action"], data["is_first"])
+            if cfg.image_dist == "bernoulli":  # reconstruction at on-cells
+                on = data["obs"].float() / cfg.obs_max
+                on_p = on_p + (torch.sigmoid(wm.decoder(post.feat())) * on).sum((0, 1, 3, 4))
+                on_count = on_count + on.sum((0, 1, 3, 4))
+            keep = data["is_first"][:, 1:] == 0
+            probs = (torch.softmax(post.stats.float(), -1).flatten(-2) if cfg.latent == "categorical"
+                     else post.stoch)
+            feats["embed"].append(embed[:, :-1][keep])
+            feats["post"].append(torch.cat([post.stoch[:, :-1], post.deter[:, 1:]], -1)[keep])
+            feats["post_probs"].append(torch.cat([probs[:, :-1], post.deter[:, 1:]], -1)[keep])
+            feats["deter"].append(post.deter[:, 1:][keep])
+            targets.append(data["reward"][:, 1:][keep])
+            if cfg.head_target == "current":
+                head_err.append((wm.reward_head(post.feat()).squeeze(-1) - data["reward"]).flatten())
+            else:
+                deter = post.deter[:, 1:] if cfg.head_target == "transition" else post.deter[:, :-1]
+                pred = wm.reward_head(Latent(deter, post.stoch[:, :-1]).feat()).squeeze(-1)
+                head_err.append((pred - data["reward"][:, 1:])[keep])
+    y = torch.cat(targets)
+    split = int(0.75 * len(y))
+    err = torch.cat(head_err)
+    out: dict = {"samples": len(y), "reward_rate": round(float((y != 0).float().mean()), 4),
+                 "head_r2": round(float(1 - (err ** 2).mean() / y.var()), 3)}
+    if cfg.image_dist == "bernoulli":
+        out["recon_p_at_on_cells"] = [round(float(v), 3) for v in on_p / on_count.clamp(min=1)]
+    for name, parts in feats.items():
+        x = torch.cat(parts)
+        torch.manual_seed(seed)
+        mlp = nn.Sequential(nn.Linear(x.shape[1], cfg.head_units), nn.ELU(),
+                            *[m for _ in range(cfg.head_layers - 1)
+                              for m in (nn.Linear(cfg.head_units, cfg.head_units), nn.ELU())],
+                            nn.Linear(cfg.head_units, 1))
+        opt = torch.optim.Adam(mlp.parameters(), 1e-3)
+        for _ in range(steps):
+            idx = torch.randint(0, split, (800,))
+            loss = ((mlp(x[idx]).squeeze(-1) - y[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            pred, test = mlp(x[split:]).squeeze(-1), y[split:]
+            out[f"{name}_r2"] = round(float(1 - ((pred - test) ** 2).mean() / test.var()), 3)
+    return out
+
+
+def state_reward(run_dir: Path, seed: int = 0) -> dict:
+    """Does a run's world model state hold the reward? ``feature_reward`` on its last checkpoint: against
+    the model's own head, it tells whether the state lacks the reward or the head has not learnt it."""
+    from wmtransfer.config import from_dict
+    from wmtransfer.dreamer.agent import Dreamer
+    from wmtransfer.dreamer.config import DreamerConfig
+
+    saved, replay = run_checkpoint(run_dir, seed)
+    ck = saved["agent"]
+    agent = Dreamer(from_dict(DreamerConfig, ck["config"]), tuple(ck["obs_shape"]), ck["n_actions"])
+    agent.restore(ck, restore_rng=False)
+    return {"updates": ck["updates"], "env_step": saved["loop"]["env_step"],
+            **feature_reward(agent.world_model, replay, seed=seed)}
+
+
+def screen(run_dir: Path, variants: dict, updates: int, seed: int = 0) -> dict:
+    """Fresh world models (name -> study-style dreamer section), each trained ``updates`` times offline on
+    the same 16 x 50 batches of a run's replay, then ``feature_reward`` on each: which model's state
+    learns to hold the reward, before any online run."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from wmtransfer.dreamer.agent import Dreamer
+    from wmtransfer.dreamer.config import DreamerSection
+
+    saved, replay = run_checkpoint(run_dir, seed)
+    ck = saved["agent"]
+    out: dict = {"run": str(run_dir), "replay_env_steps": saved["loop"]["env_step"], "updates": updates}
+    for name, section in variants.items():
+        cfg = DreamerSection(**section).build() if isinstance(section, dict) else section
+        cfg = cfg.replace(batch_size=16, seq_length=50, probe_every=0)
+        torch.manual_seed(seed)
+        agent = Dreamer(cfg, tuple(ck["obs_shape"]), ck["n_actions"])
+        replay.rng = np.random.default_rng(seed)  # the same batches for every variant
+        start = time.perf_counter()
+        losses = []
+        for _ in range(updates):
+            m = agent.train_world_model(replay.sample(16, 50))
+            losses.append((m["wm_image"], m["wm_reward"]))
+        agent.eval()
+        image, reward = np.mean(losses[-50:], 0)
+        out[name] = {"s_per_update": round((time.perf_counter() - start) / updates, 3),
+                     "image_nll_last50": round(float(image), 2), "reward_nll_last50": round(float(reward), 4),
+                     **feature_reward(agent.world_model, replay, seed=seed)}
+        print(name, json.dumps(out[name]), flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--games", nargs="+", default=["minatar-breakout", "minatar-space_invaders"])
@@ -369,9 +492,23 @@ def main() -> None:
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--diagnose", nargs="+", type=Path, metavar="RUN_DIR",
                    help="print the reward head's fit and the actor's action shares from run checkpoints")
+    p.add_argument("--screen", type=Path, metavar="RUN_DIR",
+                   help="train fresh world models (--screen-variants) offline on this run's replay")
+    p.add_argument("--screen-variants", help="JSON: name -> dreamer section (preset, overrides)")
+    p.add_argument("--screen-updates", type=int, default=1000)
+    p.add_argument("--state-reward", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="MLPs on the frozen world model's features -> next reward (see state_reward)")
     p.add_argument("--frame-reward", nargs="+", type=Path, metavar="RUN_DIR",
                    help="print how well a supervised CNN predicts the reward from the run's replayed frames")
     args = p.parse_args()
+    if args.screen:
+        result = screen(args.screen, json.loads(args.screen_variants), args.screen_updates)
+        save("reward_screen", {"machine": machine(), "command": " ".join(sys.argv), "results": result})
+        return
+    if args.state_reward:
+        for d in args.state_reward:
+            print(d, json.dumps(state_reward(d)), flush=True)
+        return
     if args.frame_reward:
         for d in args.frame_reward:
             print(d, json.dumps(frame_reward(d)), flush=True)

@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,32 @@ def test_kernel_floor_records_every_product_the_flop_counter_counts():
         assert res["distinct_products"] == len(res["costliest"]) > 3
         assert all(row["ms_each"] > 0 and row["calls"] >= 1 for row in res["costliest"])
         assert res["kernel_floor_ms"] == pytest.approx(sum(r["ms_total"] for r in res["costliest"]))
+
+
+def test_feature_reward_reads_the_reconstruction_and_the_head_it_is_given():
+    """benchmarks/learning.py feature_reward: with a decoder that outputs one logit everywhere, the
+    reconstruction's probability at every channel's on-cells is sigmoid(logit); a reward head that outputs
+    the replay's mean reward has R^2 close to 0 (just below: the mean of other batches); the probes fit."""
+    import learning
+    from dreamer_tiny import SMALL_DREAMER
+    from test_dreamer_model import random_replay
+
+    from wmtransfer.dreamer import Dreamer, DreamerConfig
+
+    replay = random_replay("minatar-space_invaders", 1200)
+    wm = Dreamer(DreamerConfig.preset("minatar", **SMALL_DREAMER, head_target="transition"),
+                 (10, 10, 10), 6).world_model
+    mean_reward = float(np.mean(replay.sample(64, 50)["reward"]))
+    with torch.no_grad():
+        last = wm.decoder.deconvs[-1]
+        last.weight.zero_()
+        last.bias.fill_(-1.0)
+        wm.reward_head.net[-1].weight.zero_()
+        wm.reward_head.net[-1].bias.fill_(mean_reward)
+    out = learning.feature_reward(wm, replay, steps=20, batches=4)
+    on_channels = [p for p in out["recon_p_at_on_cells"] if p > 0]
+    assert len(on_channels) >= 4  # cannon, aliens, ... are on in random Space Invaders play
+    assert on_channels == pytest.approx([float(torch.sigmoid(torch.tensor(-1.0)))] * len(on_channels),
+                                        abs=1e-3)
+    assert -0.05 < out["head_r2"] <= 0.0
+    assert {"embed_r2", "post_r2", "post_probs_r2", "deter_r2"} <= out.keys()

@@ -272,7 +272,7 @@ class DreamerSection:
     never overwrite a preset's values: only keys written in ``overrides`` change the preset.
     """
 
-    #: Preset: minatar (default), atari, mario (= atari) or rajghugare_minatar.
+    #: Preset: minatar (default), atari, mario (= atari), rajghugare_minatar or kenjyoung_minatar.
     preset: str = "minatar"
     #: Field name -> value, applied on top of the preset (e.g. {"imag_horizon": 10}).
     overrides: dict[str, Any] = field(default_factory=dict)
