@@ -96,17 +96,17 @@ class WorldModel(nn.Module):
         }
 
     def head_losses(
-        self, post: Latent, data: Mapping[str, torch.Tensor],
+        self, post: Latent, data: Mapping[str, torch.Tensor], feat: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean reward and discount NLL of the heads on the (B, T) posterior states ``post``.
 
         ``head_target`` "current": the heads at [z_t, h_t] against r_t, gamma_t. "next": the heads at
         [z_t, h_t], t < T-1, against r_{t+1}, gamma_{t+1}; "transition": the heads at [z_t, h_{t+1}] (h_{t+1}
         has read a_t) against the same targets. Both shifted targets are averaged over the pairs whose step
-        t+1 continues the episode of t (not ``is_first``)."""
+        t+1 continues the episode of t (not ``is_first``). ``feat``: ``post.feat()`` if already made."""
         target = self.cfg.head_target
         if target == "current":
-            feat = post.feat()
+            feat = post.feat() if feat is None else feat
             reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"]).mean()
             discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"]).mean()
             return reward, discount
@@ -162,7 +162,7 @@ class WorldModel(nn.Module):
         post, prior_stats = self.rssm.observe(embed, data["action"], data["is_first"])
         feat = post.feat()
         image = self.image_nll(self.decoder(feat), data).mean()
-        reward, discount = self.head_losses(post, data)
+        reward, discount = self.head_losses(post, data, feat)
         post_p = self.rssm.dist_params(post.stats)
         prior_p = self.rssm.dist_params(prior_stats)
         kl_loss, kl_value = kl_balance(
