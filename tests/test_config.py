@@ -77,3 +77,15 @@ def test_every_schema_key_is_documented():
                 assert "description" in sub or "$ref" in sub, f"{path}{key} has no description"
                 walk(sub, f"{path}{key}.")
     walk(SCHEMA, "")
+
+
+def test_the_schema_accepts_an_override_of_every_dreamer_field():
+    """A study may override any DreamerConfig field under dreamer.overrides: the schema's list of names is
+    the dataclass's fields (ten were missing until 2026-12-02, head_target and decoder_offset among them,
+    so a study could not set them), and the presets are the library's."""
+    from wmtransfer.dreamer.config import PRESETS, DreamerConfig
+
+    section = SCHEMA["properties"]["dreamer"]["properties"]
+    names = set(section["overrides"]["propertyNames"]["enum"])
+    assert names == {f.name for f in dataclasses.fields(DreamerConfig)} - {"name"}
+    assert set(section["preset"]["enum"]) == set(PRESETS)

@@ -399,3 +399,31 @@ def test_a_world_model_trained_for_another_head_target_is_refused(tmp_path):
     with pytest.raises(CheckpointMismatch, match="head_target"):
         dst.load_world_model_from(ckpt)
     Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6).load_world_model_from(ckpt)
+
+
+def test_focal_image_loss_weights_each_cell_by_how_badly_it_is_missed(breakout_replay):
+    """image_focal gamma: the image term of the loss is sum over cells of (1 - p_t)^gamma * NLL (p_t the
+    probability of the cell's true value), while wm_image still reports the plain NLL; gamma 0 is the
+    plain likelihood; an MSE image refuses it."""
+    batch = breakout_replay.sample(2, 6)
+    totals = {}
+    for gamma in (0.0, 2.0):
+        torch.manual_seed(0)
+        wm = Dreamer(DreamerConfig.preset("minatar", **SMALL, image_focal=gamma, kl_scale=0.0,
+                                          reward_scale=0.0, discount_scale=0.0), (10, 10, 10), 6).world_model
+        data = wm.preprocess(batch)
+        torch.manual_seed(1)
+        with torch.no_grad():
+            total, post, metrics = wm.loss(data)
+            logits = wm.decoder(post.feat())
+        p = torch.sigmoid(logits)
+        target = data["obs"].float()
+        p_true = torch.where(target > 0, p, 1 - p)
+        nll = -torch.log(p_true)
+        assert float(metrics["wm_image"]) == pytest.approx(float(nll.sum((-3, -2, -1)).mean()), rel=1e-4)
+        want = ((1 - p_true) ** gamma * nll).sum((-3, -2, -1)).mean()
+        assert float(total) == pytest.approx(float(want), rel=1e-4)
+        totals[gamma] = float(total)
+    assert totals[2.0] < totals[0.0]
+    with pytest.raises(Exception, match="image_focal"):
+        DreamerConfig.preset("minatar", image_dist="mse", image_focal=2.0)

@@ -39,6 +39,11 @@ class DreamerConfig:
     #: Image likelihood: "bernoulli" (logits, target ``obs / obs_max``) or "mse" (unit-variance Gaussian
     #: on the encoder's input ``obs / obs_max - obs_offset``, official). Summed over C, H, W.
     image_dist: str = "bernoulli"
+    #: Focal loss on the Bernoulli image (gamma; 0: the plain log-likelihood, official): each cell's NLL is
+    #: weighted by (1 - p_t)^gamma, so the cells the model misses (MinAtar's one-cell cannon and bullets,
+    #: which a plain-likelihood model ignores on Space Invaders) dominate the image term; ``wm_image``
+    #: still reports the plain NLL. Bernoulli only.
+    image_focal: float = 0.0
     #: Initial bias of the decoder's output layer (official: 0). With ``decoder_offset: none`` on MinAtar,
     #: -3.5 (the log-odds of the ~3% of cells that are on) prevents the collapse on several games but
     #: not on single-game Breakout; the ``data`` offset below replaces it (docs/dreamer.md).
@@ -227,6 +232,9 @@ class DreamerConfig:
             raise ConfigError("dreamer.encoder_kernels / decoder_kernels must not be empty")
         if self.probe_every < 0:
             raise ConfigError(f"dreamer.probe_every: {self.probe_every} must be >= 0 (0: probe off)")
+        if self.image_focal < 0 or (self.image_focal and self.image_dist != "bernoulli"):
+            raise ConfigError(f"dreamer.image_focal: {self.image_focal} must be >= 0, and > 0 only with "
+                              f"image_dist bernoulli (image_dist is {self.image_dist!r})")
         if not 0.0 <= self.unimix < 1.0:
             raise ConfigError(f"dreamer.unimix: {self.unimix} not in [0, 1)")
 

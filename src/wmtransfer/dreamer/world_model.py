@@ -125,6 +125,16 @@ class WorldModel(nn.Module):
             return D.bernoulli_nll(out, target, event_dims=3)
         return D.mse_nll(out, data["image"], event_dims=3)
 
+    def image_focal_loss(self, out: torch.Tensor, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Focal Bernoulli loss per step (``image_focal`` gamma > 0): each cell's NLL times (1 - p_t)^gamma,
+        p_t the probability given to the cell's true value, summed over C, H, W. Cells the model already
+        predicts (the many empty cells, the block of aliens) count little; cells it misses (a one-cell
+        cannon or bullet) keep nearly their full weight."""
+        target = data["obs"].to(out.dtype) * (1.0 / self.cfg.obs_max)
+        nll = F.binary_cross_entropy_with_logits(out, target, reduction="none")
+        weight = (1.0 - torch.exp(-nll)).pow(self.cfg.image_focal)  # exp(-nll) = p_t for 0/1 targets
+        return (weight * nll).sum((-3, -2, -1))
+
     @property
     def needs_image_offset(self) -> bool:
         """True while ``decoder_offset: data`` waits for its first batch (a Python flag, so the training
@@ -161,7 +171,9 @@ class WorldModel(nn.Module):
         embed = self.encoder(data["image"])
         post, prior_stats = self.rssm.observe(embed, data["action"], data["is_first"])
         feat = post.feat()
-        image = self.image_nll(self.decoder(feat), data).mean()
+        out = self.decoder(feat)
+        image = self.image_nll(out, data).mean()
+        image_loss = image if not cfg.image_focal else self.image_focal_loss(out, data).mean()
         reward, discount = self.head_losses(post, data, feat)
         post_p = self.rssm.dist_params(post.stats)
         prior_p = self.rssm.dist_params(prior_stats)
@@ -170,7 +182,7 @@ class WorldModel(nn.Module):
             free=cfg.free_nats, free_avg=cfg.free_avg,
         )
         total = (
-            cfg.image_scale * image + cfg.reward_scale * reward + cfg.discount_scale * discount
+            cfg.image_scale * image_loss + cfg.reward_scale * reward + cfg.discount_scale * discount
             + cfg.kl_scale * kl_loss
         )
         if cfg.post_ent_scale:

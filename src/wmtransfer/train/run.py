@@ -61,6 +61,7 @@ ADDED_KEYS: dict[str, Any] = {
     "dreamer.compile_rssm": False,
     "dreamer.decoder_offset_transfer": "keep",
     "dreamer.head_target": "current",
+    "dreamer.image_focal": 0.0,
 }
 
 
