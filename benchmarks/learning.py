@@ -249,6 +249,19 @@ def run_checkpoint(run_dir: Path, seed: int):
     return saved, replay
 
 
+def run_agent(run_dir: Path, seed: int):
+    """A run's last checkpoint, its agent restored from it, and its replay (``run_checkpoint``)."""
+    from wmtransfer.config import from_dict
+    from wmtransfer.dreamer.agent import Dreamer
+    from wmtransfer.dreamer.config import DreamerConfig
+
+    saved, replay = run_checkpoint(run_dir, seed)
+    ck = saved["agent"]
+    agent = Dreamer(from_dict(DreamerConfig, ck["config"]), tuple(ck["obs_shape"]), ck["n_actions"])
+    agent.restore(ck, restore_rng=False)
+    return saved, agent, replay
+
+
 def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
     """What a run's world model and actor say on its own replay, from ``ckpt/checkpoint.pt``.
 
@@ -262,15 +275,10 @@ def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
     """
     import torch
 
-    from wmtransfer.config import from_dict
-    from wmtransfer.dreamer.agent import Dreamer
-    from wmtransfer.dreamer.config import DreamerConfig
     from wmtransfer.dreamer.rssm import Latent
 
-    saved, replay = run_checkpoint(run_dir, seed)
+    saved, agent, replay = run_agent(run_dir, seed)
     ck = saved["agent"]
-    agent = Dreamer(from_dict(DreamerConfig, ck["config"]), tuple(ck["obs_shape"]), ck["n_actions"])
-    agent.restore(ck, restore_rng=False)
     wm = agent.world_model
     torch.manual_seed(seed)
     rewards, preds, prior_preds, probs = [], [], [], []
@@ -428,15 +436,8 @@ def feature_reward(wm, replay, steps: int = 1000, batches: int = 48, seed: int =
 def state_reward(run_dir: Path, seed: int = 0) -> dict:
     """Does a run's world model state hold the reward? ``feature_reward`` on its last checkpoint: against
     the model's own head, it tells whether the state lacks the reward or the head has not learnt it."""
-    from wmtransfer.config import from_dict
-    from wmtransfer.dreamer.agent import Dreamer
-    from wmtransfer.dreamer.config import DreamerConfig
-
-    saved, replay = run_checkpoint(run_dir, seed)
-    ck = saved["agent"]
-    agent = Dreamer(from_dict(DreamerConfig, ck["config"]), tuple(ck["obs_shape"]), ck["n_actions"])
-    agent.restore(ck, restore_rng=False)
-    return {"updates": ck["updates"], "env_step": saved["loop"]["env_step"],
+    saved, agent, replay = run_agent(run_dir, seed)
+    return {"updates": saved["agent"]["updates"], "env_step": saved["loop"]["env_step"],
             **feature_reward(agent.world_model, replay, seed=seed)}
 
 
