@@ -210,10 +210,11 @@ def report(args: argparse.Namespace) -> dict:
                 variant = algo.removeprefix("dreamer-")
                 name = {"dreamer": "DreamerV2", "dqn": "DQN (MinAtar paper)"}.get(
                     algo, VARIANT_LABELS.get(variant, f"DreamerV2 {variant}"))
-                curve = {int(k): v for k, v in entry["train_return_per_5k"].items()}
+                # JSON keys are strings, stored in string order ("100000" < "15000"): sort as numbers
+                curve = dict(sorted((int(k), v) for k, v in entry["train_return_per_5k"].items()))
                 ax.plot(list(curve), list(curve.values()), colour, label=f"{name} train" if i == 0 else None)
                 if entry.get("eval_return"):
-                    ev = {int(k): v for k, v in entry["eval_return"].items()}
+                    ev = dict(sorted((int(k), v) for k, v in entry["eval_return"].items()))
                     ax.plot(list(ev), list(ev.values()), colour, ls=":", marker=".",
                             label=f"{name} eval (10 ep., mode)" if i == 0 else None)
         if "random" in row:
