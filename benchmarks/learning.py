@@ -288,22 +288,13 @@ def diagnose(run_dir: Path, batches: int = 20, seed: int = 0) -> dict:
             data = wm.preprocess(replay.sample(16, 50))
             post, prior_stats = wm.rssm.observe(wm.encoder(data["image"]), data["action"], data["is_first"])
             prior = Latent(post.deter, wm.rssm.sample(prior_stats, sample=False))
-            feat = post.feat()
-            target = agent.cfg.head_target
-            if target == "transition":  # the heads on [z_t, h_{t+1}]
-                post, prior = (Latent(s.deter[:, 1:], s.stoch[:, :-1]) for s in (post, prior))
-            pred, prior_pred = (wm.reward_head(s.feat()).squeeze(-1) for s in (post, prior))
-            if target != "current":  # the heads at t predict r_{t+1}, within an episode
-                keep = data["is_first"][:, 1:] == 0
-                rewards.append(data["reward"][:, 1:][keep])
-                cut = slice(None) if target == "transition" else slice(None, -1)
-                preds.append(pred[:, cut][keep])
-                prior_preds.append(prior_pred[:, cut][keep])
-            else:
-                rewards.append(data["reward"].flatten())
-                preds.append(pred.flatten())
-                prior_preds.append(prior_pred.flatten())
-            probs.append(torch.softmax(agent.actor(feat), -1).reshape(-1, ck["n_actions"]).mean(0))
+            feat, reward, _, keep = wm.head_inputs(post, data)
+            prior_feat = wm.head_inputs(prior, data)[0]
+            keep = torch.ones_like(reward, dtype=torch.bool) if keep is None else keep > 0
+            rewards.append(reward[keep])
+            preds.append(wm.reward_head(feat).squeeze(-1)[keep])
+            prior_preds.append(wm.reward_head(prior_feat).squeeze(-1)[keep])
+            probs.append(torch.softmax(agent.actor(post.feat()), -1).reshape(-1, ck["n_actions"]).mean(0))
     r, y, y_prior = torch.cat(rewards), torch.cat(preds), torch.cat(prior_preds)
     nz = r != 0
     out = {"updates": ck["updates"], "env_step": saved["loop"]["env_step"],
@@ -376,9 +367,8 @@ def feature_reward(wm, replay, steps: int = 1000, batches: int = 48, seed: int =
     (Bernoulli images) ``recon_p_at_on_cells``, per channel the mean probability the posterior's
     reconstruction gives the cells that are on (a channel the model ignores stays near its base rate)."""
     import torch
-    from torch import nn
 
-    from wmtransfer.dreamer.rssm import Latent
+    from wmtransfer.dreamer.networks import MLP
 
     cfg = wm.cfg
     torch.manual_seed(seed)
@@ -401,12 +391,9 @@ def feature_reward(wm, replay, steps: int = 1000, batches: int = 48, seed: int =
             feats["post_probs"].append(torch.cat([probs[:, :-1], post.deter[:, 1:]], -1)[keep])
             feats["deter"].append(post.deter[:, 1:][keep])
             targets.append(data["reward"][:, 1:][keep])
-            if cfg.head_target == "current":
-                head_err.append((wm.reward_head(post.feat()).squeeze(-1) - data["reward"]).flatten())
-            else:
-                deter = post.deter[:, 1:] if cfg.head_target == "transition" else post.deter[:, :-1]
-                pred = wm.reward_head(Latent(deter, post.stoch[:, :-1]).feat()).squeeze(-1)
-                head_err.append((pred - data["reward"][:, 1:])[keep])
+            feat, reward, _, head_keep = wm.head_inputs(post, data)
+            err = wm.reward_head(feat).squeeze(-1) - reward
+            head_err.append(err.flatten() if head_keep is None else err[head_keep > 0])
     y = torch.cat(targets)
     split = int(0.75 * len(y))
     err = torch.cat(head_err)
@@ -417,10 +404,7 @@ def feature_reward(wm, replay, steps: int = 1000, batches: int = 48, seed: int =
     for name, parts in feats.items():
         x = torch.cat(parts)
         torch.manual_seed(seed)
-        mlp = nn.Sequential(nn.Linear(x.shape[1], cfg.head_units), nn.ELU(),
-                            *[m for _ in range(cfg.head_layers - 1)
-                              for m in (nn.Linear(cfg.head_units, cfg.head_units), nn.ELU())],
-                            nn.Linear(cfg.head_units, 1))
+        mlp = MLP(x.shape[1], 1, cfg.head_layers, cfg.head_units, cfg.act)
         opt = torch.optim.Adam(mlp.parameters(), 1e-3)
         for _ in range(steps):
             idx = torch.randint(0, split, (800,))

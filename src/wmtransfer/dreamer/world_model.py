@@ -95,27 +95,36 @@ class WorldModel(nn.Module):
             "is_terminal": is_terminal,
         }
 
-    def head_losses(
+    def head_inputs(
         self, post: Latent, data: Mapping[str, torch.Tensor], feat: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean reward and discount NLL of the heads on the (B, T) posterior states ``post``.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """What the reward and discount heads read and predict on (B, T) states ``post``: (features,
+        reward targets, discount targets, mask of the pairs that count or None for all).
 
-        ``head_target`` "current": the heads at [z_t, h_t] against r_t, gamma_t. "next": the heads at
-        [z_t, h_t], t < T-1, against r_{t+1}, gamma_{t+1}; "transition": the heads at [z_t, h_{t+1}] (h_{t+1}
-        has read a_t) against the same targets. Both shifted targets are averaged over the pairs whose step
-        t+1 continues the episode of t (not ``is_first``). ``feat``: ``post.feat()`` if already made."""
+        ``head_target`` "current": [z_t, h_t] against r_t, gamma_t. "next": [z_t, h_t], t < T-1, against
+        r_{t+1}, gamma_{t+1}; "transition": [z_t, h_{t+1}] (h_{t+1} has read a_t) against the same
+        targets. Both shifted targets count only the pairs whose step t+1 continues the episode of t (not
+        ``is_first``). ``feat``: ``post.feat()`` if already made."""
         target = self.cfg.head_target
         if target == "current":
             feat = post.feat() if feat is None else feat
-            reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"]).mean()
-            discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"]).mean()
-            return reward, discount
+            return feat, data["reward"], data["discount"], None
         deter = post.deter[:, 1:] if target == "transition" else post.deter[:, :-1]
         feat = Latent(deter, post.stoch[:, :-1]).feat()
         keep = 1.0 - data["is_first"][:, 1:]
+        return feat, data["reward"][:, 1:], data["discount"][:, 1:], keep
+
+    def head_losses(
+        self, post: Latent, data: Mapping[str, torch.Tensor], feat: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean reward and discount NLL of the heads on the (B, T) posterior states ``post``, over the
+        pairs :meth:`head_inputs` names."""
+        feat, reward_t, discount_t, keep = self.head_inputs(post, data, feat)
+        reward = D.mse_nll(self.reward_head(feat).squeeze(-1), reward_t)
+        discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), discount_t)
+        if keep is None:
+            return reward.mean(), discount.mean()
         count = keep.sum().clamp(min=1.0)
-        reward = D.mse_nll(self.reward_head(feat).squeeze(-1), data["reward"][:, 1:])
-        discount = D.bernoulli_nll(self.discount_head(feat).squeeze(-1), data["discount"][:, 1:])
         return (reward * keep).sum() / count, (discount * keep).sum() / count
 
     def image_nll(self, out: torch.Tensor, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
