@@ -426,10 +426,47 @@ def state_reward(run_dir: Path, seed: int = 0) -> dict:
             **feature_reward(agent.world_model, replay, seed=seed)}
 
 
-def screen(run_dir: Path, variants: dict, updates: int, seed: int = 0) -> dict:
+def random_replay(game: str, steps: int, seed: int = 0):
+    """A replay of ``steps`` env steps of the uniform random policy on ``game`` (episodes cut at the end)."""
+    import numpy as np
+
+    from wmtransfer import games
+    from wmtransfer.data.replay import Replay
+
+    env = games.make(game, seed=seed)
+    n = int(env.action_space.n)
+    rng = np.random.default_rng(seed)
+    replay = Replay(seed=seed)
+    obs, _ = env.reset(seed=seed)
+    replay.add_step(obs, 0, 0.0, True, False, False, game, n_actions=n)
+    for step in range(1, steps + 1):
+        action = int(rng.integers(n))
+        obs, reward, terminal, truncated, _ = env.step(action)
+        last = terminal or truncated or step == steps
+        replay.add_step(obs, action, reward, False, last, terminal, game, n_actions=n)
+        if last and step < steps:
+            obs, _ = env.reset()
+            replay.add_step(obs, 0, 0.0, True, False, False, game, n_actions=n)
+    return tuple(env.observation_space.shape), n, replay
+
+
+def screen_data(source: str, seed: int):
+    """(obs_shape, n_actions, replay, env steps) of a run directory or of ``random:GAME:STEPS``."""
+    if source.startswith("random:"):
+        _, game, steps = source.split(":")
+        return (*random_replay(game, int(steps), seed), int(steps))
+    saved, replay = run_checkpoint(Path(source), seed)
+    ck = saved["agent"]
+    return tuple(ck["obs_shape"]), ck["n_actions"], replay, saved["loop"]["env_step"]
+
+
+def screen(source: str, variants: dict, updates: int, seed: int = 0, measure_every: int = 0,
+           probe: dict | None = None) -> dict:
     """Fresh world models (name -> study-style dreamer section), each trained ``updates`` times offline on
-    the same 16 x 50 batches of a run's replay, then ``feature_reward`` on each: which model's state
-    learns to hold the reward, before any online run."""
+    the same batches (the variant's batch size x 50) of a run's replay or of random play
+    (``random:GAME:STEPS``), then ``feature_reward`` on each (also every ``measure_every`` updates): which
+    model's state learns to hold the small objects and the reward, before any online run. ``probe``:
+    keyword arguments of ``feature_reward`` (its steps and batches)."""
     import time
 
     import numpy as np
@@ -438,25 +475,39 @@ def screen(run_dir: Path, variants: dict, updates: int, seed: int = 0) -> dict:
     from wmtransfer.dreamer.agent import Dreamer
     from wmtransfer.dreamer.config import DreamerSection
 
-    saved, replay = run_checkpoint(run_dir, seed)
-    ck = saved["agent"]
-    out: dict = {"run": str(run_dir), "replay_env_steps": saved["loop"]["env_step"], "updates": updates}
+    obs_shape, n_actions, replay, env_steps = screen_data(source, seed)
+    out: dict = {"data": source, "replay_env_steps": env_steps, "updates": updates}
     for name, section in variants.items():
         cfg = DreamerSection(**section).build() if isinstance(section, dict) else section
-        cfg = cfg.replace(batch_size=16, seq_length=50, probe_every=0)
+        overrides = section.get("overrides", {}) if isinstance(section, dict) else {}
+        batch = cfg.batch_size if "batch_size" in overrides else 16
+        cfg = cfg.replace(batch_size=batch, seq_length=50, probe_every=0)
         torch.manual_seed(seed)
-        agent = Dreamer(cfg, tuple(ck["obs_shape"]), ck["n_actions"])
-        replay.rng = np.random.default_rng(seed)  # the same batches for every variant
+        agent = Dreamer(cfg, obs_shape, n_actions)
+        replay.rng = np.random.default_rng(seed)  # the same batches for every variant of one batch size
         start = time.perf_counter()
-        losses = []
-        for _ in range(updates):
-            m = agent.train_world_model(replay.sample(16, 50))
+        losses, curve = [], {}
+        for update in range(1, updates + 1):
+            m = agent.train_world_model(replay.sample(batch, 50))
             losses.append((m["wm_image"], m["wm_reward"]))
+            if measure_every and update % measure_every == 0 and update < updates:
+                agent.eval()
+                state, torch_state = replay.rng.bit_generator.state, torch.get_rng_state()
+                now = feature_reward(agent.world_model, replay, seed=seed, **(probe or {}))
+                # measuring changes neither the training batches nor the latent samples
+                replay.rng.bit_generator.state = state
+                torch.set_rng_state(torch_state)
+                curve[update] = {k: now[k] for k in ("recon_p_at_on_cells", "head_r2", "post_probs_r2")
+                                 if k in now}
+                agent.train()
+                print(name, update, json.dumps(curve[update]), flush=True)
         agent.eval()
         image, reward = np.mean(losses[-50:], 0)
-        out[name] = {"s_per_update": round((time.perf_counter() - start) / updates, 3),
+        out[name] = {"batch": batch, "s_per_update": round((time.perf_counter() - start) / updates, 3),
                      "image_nll_last50": round(float(image), 2), "reward_nll_last50": round(float(reward), 4),
-                     **feature_reward(agent.world_model, replay, seed=seed)}
+                     **feature_reward(agent.world_model, replay, seed=seed, **(probe or {}))}
+        if curve:
+            out[name]["during"] = curve
         print(name, json.dumps(out[name]), flush=True)
     return out
 
@@ -478,18 +529,25 @@ def main() -> None:
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--diagnose", nargs="+", type=Path, metavar="RUN_DIR",
                    help="print the reward head's fit and the actor's action shares from run checkpoints")
-    p.add_argument("--screen", type=Path, metavar="RUN_DIR",
-                   help="train fresh world models (--screen-variants) offline on this run's replay")
+    p.add_argument("--screen", metavar="RUN_DIR|random:GAME:STEPS",
+                   help="train fresh world models (--screen-variants) offline on this run's replay, or on "
+                        "STEPS of random play on GAME")
     p.add_argument("--screen-variants", help="JSON: name -> dreamer section (preset, overrides)")
     p.add_argument("--screen-updates", type=int, default=1000)
+    p.add_argument("--screen-measure-every", type=int, default=0, help="also measure every N updates")
+    p.add_argument("--screen-out", default="reward_screen", help="result name under benchmarks/results/")
     p.add_argument("--state-reward", nargs="+", type=Path, metavar="RUN_DIR",
                    help="MLPs on the frozen world model's features -> next reward (see state_reward)")
     p.add_argument("--frame-reward", nargs="+", type=Path, metavar="RUN_DIR",
                    help="print how well a supervised CNN predicts the reward from the run's replayed frames")
     args = p.parse_args()
     if args.screen:
-        result = screen(args.screen, json.loads(args.screen_variants), args.screen_updates)
-        save("reward_screen", {"machine": machine(), "command": " ".join(sys.argv), "results": result})
+        import torch
+
+        torch.set_num_threads(args.threads)
+        result = screen(args.screen, json.loads(args.screen_variants), args.screen_updates,
+                        measure_every=args.screen_measure_every)
+        save(args.screen_out, {"machine": machine(), "command": " ".join(sys.argv), "results": result})
         return
     if args.state_reward:
         for d in args.state_reward:

@@ -123,3 +123,21 @@ def test_feature_reward_reads_the_reconstruction_and_the_head_it_is_given():
                                         abs=1e-3)
     assert -0.05 < out["head_r2"] <= 0.0
     assert {"embed_r2", "post_r2", "post_probs_r2", "deter_r2"} <= out.keys()
+
+
+def test_screen_gives_every_variant_the_same_batches_and_measuring_changes_no_training():
+    """benchmarks/learning.py --screen on random play: two identical variants end identical (same batches
+    in the same order), and measuring midway (which samples the replay too) leaves the training as is."""
+    import learning
+    from dreamer_tiny import TINY_DREAMER
+
+    section = {"preset": "minatar", "overrides": {**TINY_DREAMER, "encoder": "mlp", "decoder": "mlp",
+                                                  "mlp_layers": 1, "mlp_units": 16}}
+    source = "random:minatar-space_invaders:400"
+    probe = {"steps": 2, "batches": 4}
+    measured = learning.screen(source, {"a": section, "b": section}, updates=4, measure_every=2, probe=probe)
+    plain = learning.screen(source, {"a": section}, updates=4, probe=probe)
+    assert measured["replay_env_steps"] == 400 and measured["a"]["batch"] == 16
+    for key in ("image_nll_last50", "reward_nll_last50", "recon_p_at_on_cells"):
+        assert measured["a"][key] == measured["b"][key] == plain["a"][key], key
+    assert list(measured["a"]["during"]) == [2] and "during" not in plain["a"]

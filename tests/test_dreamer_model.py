@@ -8,7 +8,7 @@ from dreamer_tiny import SMALL_DREAMER as SMALL
 from wmtransfer import games
 from wmtransfer.data.replay import Replay
 from wmtransfer.dreamer import CheckpointMismatch, Dreamer, DreamerConfig
-from wmtransfer.dreamer.networks import ConvDecoder, ConvEncoder
+from wmtransfer.dreamer.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from wmtransfer.dreamer.rssm import Latent
 
 METRICS = {"wm_loss", "wm_image", "wm_reward", "wm_discount", "wm_kl", "wm_prior_entropy", "wm_post_entropy",
@@ -72,6 +72,75 @@ def test_64x64_encoder_decoder_shapes():
     assert enc.embed_dim == 1536
     dec = ConvDecoder(cfg.feat_size, (1, 64, 64), cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride)
     assert dec(torch.zeros(2, cfg.feat_size)).shape == (2, 1, 64, 64)
+
+
+def test_mlp_encoder_and_decoder_see_and_draw_every_cell_on_their_own():
+    """encoder/decoder "mlp": the frame flattened through dense layers (the official vector encoder); every
+    output cell has its own weights, so a cell's logit moves without its neighbours'."""
+    cfg = DreamerConfig.preset("minatar", encoder="mlp", decoder="mlp")
+    torch.manual_seed(0)
+    wm = Dreamer(cfg, (10, 10, 10), 6).world_model
+    assert isinstance(wm.encoder, MLPEncoder) and isinstance(wm.decoder, MLPDecoder)
+    assert [m.out_features for m in wm.encoder.net if isinstance(m, torch.nn.Linear)] == [400] * 4
+    assert wm.encoder.net[0].in_features == 1000 and wm.rssm.obs_out.in_features == cfg.deter + 400
+    assert [m.out_features for m in wm.decoder.hidden if isinstance(m, torch.nn.Linear)] == [400] * 4
+    x = torch.zeros(2, 3, 10, 10, 10)
+    assert wm.encoder(x).shape == (2, 3, 400)
+    feat = torch.zeros(2, 3, cfg.feat_size)
+    assert wm.decoder(feat).shape == (2, 3, 10, 10, 10)
+    # one cell's gradient reaches only its own output weights
+    wm.decoder(feat)[0, 0, 4, 9, 3].backward()
+    grad_rows = wm.decoder.last.weight.grad.abs().sum(1).nonzero().flatten().tolist()
+    assert grad_rows == [4 * 100 + 9 * 10 + 3]
+    with pytest.raises(Exception, match="dreamer.decoder"):
+        DreamerConfig.preset("minatar", decoder="dense")
+    with pytest.raises(Exception, match="mlp_layers"):
+        DreamerConfig.preset("minatar", mlp_layers=0)
+
+
+def test_glorot_init_is_the_official_kernels_and_zero_biases():
+    """weight_init glorot: every dense and conv kernel uniform within sqrt(6 / (fan_in + fan_out)) with
+    glorot's variance, every bias 0 (the decoder's output bias at decoder_out_bias), the slow critic a copy
+    of the critic; "torch" keeps PyTorch's random biases."""
+    torch.manual_seed(0)
+    cfg = DreamerConfig.preset("minatar", weight_init="glorot", decoder_out_bias=-1.0)
+    agent = Dreamer(cfg, (10, 10, 10), 6)
+    layers = [m for m in agent.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d,
+                                                             torch.nn.ConvTranspose2d))]
+    assert len(layers) > 20
+    for m in layers:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(m.weight)
+        bound = (6.0 / (fan_in + fan_out)) ** 0.5
+        assert float(m.weight.abs().max()) <= bound
+        if m.weight.numel() > 5000:
+            assert float(m.weight.std()) == pytest.approx(bound / 3**0.5, rel=0.1)
+        want = -1.0 if m is agent.world_model.decoder.last else 0.0
+        assert torch.all(m.bias == want)
+    critic, target = agent.behavior.critic, agent.behavior.target_critic
+    for a, b in zip(critic.parameters(), target.parameters(), strict=True):
+        assert torch.equal(a, b)
+    default = Dreamer(DreamerConfig.preset("minatar"), (10, 10, 10), 6)
+    assert float(default.world_model.reward_head.net[0].bias.abs().sum()) > 0
+
+
+def test_mlp_world_model_trains_sets_its_offset_and_refuses_a_conv_checkpoint(tmp_path, breakout_replay):
+    torch.manual_seed(0)
+    small = {**SMALL, "encoder": "mlp", "decoder": "mlp", "mlp_layers": 2, "mlp_units": 32}
+    agent = Dreamer(DreamerConfig.preset("minatar", **small), (10, 10, 10), 6)
+    before = agent.world_model.decoder.last.weight.clone()
+    metrics = agent.train_step(breakout_replay.sample(4, 8))
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert not torch.equal(before, agent.world_model.decoder.last.weight)
+    assert float(agent.world_model.decoder.out_offset_fitted) == 1.0
+    assert float(agent.world_model.decoder.out_offset.abs().sum()) > 0  # the first batch's log-odds
+    path = tmp_path / "mlp.pt"
+    agent.save(path)
+    loaded = Dreamer.load(path, n_actions=6)
+    for (k, a), (_, b) in zip(agent.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    conv = Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    with pytest.raises(CheckpointMismatch, match="encoder: source 'mlp' vs model 'conv'"):
+        conv.load_world_model_from(path)
 
 
 @pytest.mark.parametrize(

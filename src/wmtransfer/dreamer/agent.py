@@ -271,6 +271,12 @@ class Dreamer(nn.Module):
                 raise CheckpointMismatch(
                     f"head_target: {what} {saved!r} vs model {self.cfg.head_target!r} (its reward and "
                     "discount heads predict another step; use the same dreamer.head_target)")
+            for key in ("encoder", "decoder"):  # written before the fields: conv
+                saved = meta["config"].get(key, "conv")
+                if saved != getattr(self.cfg, key):
+                    raise CheckpointMismatch(
+                        f"{key}: {what} {saved!r} vs model {getattr(self.cfg, key)!r} (another network; use "
+                        f"the same dreamer.{key})")
         if "n_actions" in meta and int(meta["n_actions"]) != self.n_actions:
             raise CheckpointMismatch(f"n_actions: {what} {int(meta['n_actions'])} vs model {self.n_actions}")
         if "obs_shape" in meta and tuple(int(s) for s in meta["obs_shape"]) != self.obs_shape:

@@ -24,7 +24,7 @@ from torch import nn
 from . import distributions as D
 from .config import DreamerConfig
 from .losses import actor_loss, critic_loss, imagination_weight, lambda_return
-from .networks import MLP
+from .networks import MLP, init_weights
 from .rssm import Latent
 from .world_model import WorldModel
 
@@ -50,6 +50,7 @@ class ActorCritic(nn.Module):
         self.n_actions = n_actions
         self.actor = MLP(cfg.feat_size, n_actions, cfg.actor_layers, cfg.actor_units, cfg.act)
         self.critic = MLP(cfg.feat_size, 1, cfg.critic_layers, cfg.critic_units, cfg.act)
+        init_weights(self, cfg.weight_init)
         self.target_critic = copy.deepcopy(self.critic)
         self.target_critic.requires_grad_(False)
         #: Imagine on class indices when exact (see :meth:`imagine`); False: the plain dense rollout.

@@ -100,6 +100,20 @@ class DreamerConfig:
     decoder_in_mult: int = 32
     #: Activation of every hidden layer ("elu" official; "relu", "silu" also accepted).
     act: str = "elu"
+    #: "conv" (the fields above) or "mlp": the frame flattened into ``mlp_layers`` dense layers of
+    #: ``mlp_units`` (the official code's encoder for vector inputs, ``mlp_keys``). See docs/dreamer.md:
+    #: on MinAtar's 10x10 frames the conv stack does not learn one-cell objects (Space Invaders' cannon
+    #: and bullets) in thousands of updates; the dense one does.
+    encoder: str = "conv"
+    #: Weight initialisation of every dense and conv layer: "torch" (PyTorch's defaults) or "glorot" (the
+    #: official code's Keras defaults: glorot-uniform kernels, zero biases).
+    weight_init: str = "torch"
+    #: "conv" or "mlp" (dense layers to one logit or mean per cell), as ``encoder``.
+    decoder: str = "conv"
+    #: Hidden layers of the "mlp" encoder and decoder (official 4).
+    mlp_layers: int = 4
+    #: Units of those layers (official 400); the "mlp" encoder's embedding has this size too.
+    mlp_units: int = 400
 
     # --- RSSM -------------------------------------------------------------------------------------
     #: Stochastic latent: "categorical" (DreamerV2) or "gaussian" (DreamerV1-style ablation, seed 002).
@@ -224,12 +238,18 @@ class DreamerConfig:
             "decoder_offset": ("none", "data"),
             "decoder_offset_transfer": ("refit", "keep"),
             "head_target": ("current", "next", "transition"),
+            "encoder": ("conv", "mlp"),
+            "weight_init": ("torch", "glorot"),
+            "decoder": ("conv", "mlp"),
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
                 raise ConfigError(f"dreamer.{key}: {getattr(self, key)!r} is not one of {list(valid)}")
         if len(self.encoder_kernels) == 0 or len(self.decoder_kernels) == 0:
             raise ConfigError("dreamer.encoder_kernels / decoder_kernels must not be empty")
+        if self.mlp_layers < 1 or self.mlp_units < 1:
+            raise ConfigError(f"dreamer.mlp_layers / mlp_units must be >= 1, got {self.mlp_layers} / "
+                              f"{self.mlp_units}")
         if self.probe_every < 0:
             raise ConfigError(f"dreamer.probe_every: {self.probe_every} must be >= 0 (0: probe off)")
         if self.image_focal < 0 or (self.image_focal and self.image_dist != "bernoulli"):

@@ -9,6 +9,7 @@ official network; for MinAtar's 10x10 (3,3,3,3 / 2,3,4,4, stride 1) it is seed 0
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -42,6 +43,20 @@ def deconv_in_size(size: int, kernels: Sequence[int], stride: int) -> int:
     if size < 1:
         raise ValueError(f"decoder kernels {list(kernels)} overshoot image size")
     return size
+
+
+def init_weights(module: nn.Module, kind: str) -> None:
+    """Re-initialise ``module``'s dense and conv layers: "glorot" is the official code's (Keras'
+    glorot-uniform kernels, zero biases); "torch" keeps PyTorch's defaults (uniform within 1/sqrt(fan_in),
+    a third of glorot's variance for square layers, and random biases). ``nn.GRUCell`` (gru "torch") keeps
+    its own initialisation either way."""
+    if kind == "torch":
+        return
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class MLP(nn.Module):
@@ -123,7 +138,58 @@ class ConvEncoder(nn.Module):
         return self.proj(y.flatten(1)).reshape(*batch, -1)
 
 
-class ConvDecoder(nn.Module):
+class MLPEncoder(nn.Module):
+    """Image (..., C, H, W) flattened -> ``layers`` dense layers of ``units`` (the official encoder for
+    vector inputs); the embedding is the last hidden layer's activations (``embed_dim`` = ``units``)."""
+
+    def __init__(self, obs_shape: Sequence[int], layers: int, units: int, act: str = "elu") -> None:
+        super().__init__()
+        inp = math.prod(obs_shape)
+        mods: list[nn.Module] = []
+        for _ in range(layers):
+            mods += [nn.Linear(inp, units), activation(act)]
+            inp = units
+        self.net = nn.Sequential(*mods)
+        self.in_shape = tuple(obs_shape)
+        self.embed_dim = units
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(-len(self.in_shape)))
+
+
+class _OutputOffset(nn.Module):
+    """A decoder's fixed per-cell output offset (``decoder_offset: data``): set once from data, then saved
+    and loaded with the weights; ``out_offset_fitted`` says whether it has been set."""
+
+    def _init_offset(self, obs_shape: Sequence[int], use_offset: bool) -> None:
+        self.obs_shape = tuple(obs_shape)
+        self.use_offset = use_offset
+        self.register_buffer("out_offset", torch.zeros(self.obs_shape))
+        self.register_buffer("out_offset_fitted", torch.zeros(()))
+
+    def _offset(self, out: torch.Tensor) -> torch.Tensor:
+        return out + self.out_offset if self.use_offset else out
+
+
+class MLPDecoder(_OutputOffset):
+    """Model state (..., F) -> ``layers`` dense layers of ``units`` -> one output per cell (..., C, H, W)
+    (the official decoder for vector outputs). ``last`` is the output layer (its bias is initialised by
+    the world model, as the conv decoder's)."""
+
+    def __init__(
+        self, feat_size: int, obs_shape: Sequence[int], layers: int, units: int, act: str = "elu",
+        use_offset: bool = False,
+    ) -> None:
+        super().__init__()
+        self.hidden = MLPEncoder((feat_size,), layers, units, act).net
+        self.last = nn.Linear(units, math.prod(obs_shape))
+        self._init_offset(obs_shape, use_offset)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        return self._offset(self.last(self.hidden(feat)).unflatten(-1, self.obs_shape))
+
+
+class ConvDecoder(_OutputOffset):
     """Model state (..., F) -> image parameters (..., C, H, W) (means or logits)."""
 
     def __init__(
@@ -148,17 +214,16 @@ class ConvDecoder(nn.Module):
                 mods.append(activation(act))
             c = c_next
         self.deconvs = nn.Sequential(*mods)
-        self.obs_shape = tuple(obs_shape)
-        # A fixed per-cell output offset (``decoder_offset: data``): set once from data, then saved and
-        # loaded with the weights; ``out_offset_fitted`` says whether it has been set.
-        self.use_offset = use_offset
-        self.register_buffer("out_offset", torch.zeros(self.obs_shape))
-        self.register_buffer("out_offset_fitted", torch.zeros(()))
+        self._init_offset(obs_shape, use_offset)
+
+    @property
+    def last(self) -> nn.Module:
+        """The output layer."""
+        return self.deconvs[-1]
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         batch = feat.shape[:-1]
         x = self.linear(feat.reshape(-1, feat.shape[-1]))
         x = x.reshape(-1, self.in_channels, self.start, self.start)
         x = x.contiguous(memory_format=torch.channels_last)
-        out = self.deconvs(x).reshape(*batch, *self.obs_shape)
-        return out + self.out_offset if self.use_offset else out
+        return self._offset(self.deconvs(x).reshape(*batch, *self.obs_shape))

@@ -24,7 +24,7 @@ from torch import nn
 from . import distributions as D
 from .config import DreamerConfig
 from .losses import kl_balance
-from .networks import MLP, ConvDecoder, ConvEncoder
+from .networks import MLP, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, init_weights
 from .rssm import RSSM, Latent
 
 
@@ -55,18 +55,28 @@ class WorldModel(nn.Module):
         self.cfg = cfg
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.n_actions = int(n_actions)
-        self.encoder = ConvEncoder(
-            self.obs_shape, cfg.cnn_depth, cfg.encoder_kernels, cfg.encoder_stride, cfg.embed_size, cfg.act
-        )
+        self.encoder: ConvEncoder | MLPEncoder
+        if cfg.encoder == "mlp":
+            self.encoder = MLPEncoder(self.obs_shape, cfg.mlp_layers, cfg.mlp_units, cfg.act)
+        else:
+            self.encoder = ConvEncoder(self.obs_shape, cfg.cnn_depth, cfg.encoder_kernels, cfg.encoder_stride,
+                                       cfg.embed_size, cfg.act)
         self.rssm = RSSM(cfg, self.n_actions, self.encoder.embed_dim)
-        self.decoder = ConvDecoder(
-            cfg.feat_size, self.obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
-            cfg.decoder_in_mult, cfg.act, use_offset=cfg.decoder_offset == "data",
-        )
-        nn.init.constant_(self.decoder.deconvs[-1].bias, cfg.decoder_out_bias)
-        self._offset_pending = self.decoder.use_offset
+        use_offset = cfg.decoder_offset == "data"
+        self.decoder: ConvDecoder | MLPDecoder
+        if cfg.decoder == "mlp":
+            self.decoder = MLPDecoder(cfg.feat_size, self.obs_shape, cfg.mlp_layers, cfg.mlp_units, cfg.act,
+                                      use_offset=use_offset)
+        else:
+            self.decoder = ConvDecoder(
+                cfg.feat_size, self.obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
+                cfg.decoder_in_mult, cfg.act, use_offset=use_offset,
+            )
         self.reward_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
         self.discount_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
+        init_weights(self, cfg.weight_init)
+        nn.init.constant_(self.decoder.last.bias, cfg.decoder_out_bias)
+        self._offset_pending = self.decoder.use_offset
 
     # --- inputs -----------------------------------------------------------------------------------
     def image_input(self, obs_uint8: torch.Tensor) -> torch.Tensor:
