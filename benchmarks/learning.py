@@ -60,6 +60,7 @@ VARIANT_LABELS = {
     "raj_current": "DreamerV2 rajghugare_minatar, 250 replayed/step, official heads",
     "next": "DreamerV2 head_target next",
     "transition": "DreamerV2 head_target transition",
+    "mlp_glorot": "DreamerV2 dense encoder/decoder, glorot init, transition heads",
 }
 #: The MinAtar paper's DQN (network, optimiser, schedule), for the project's DQN curve.
 DQN_CONFIG = {"network": "minatar_conv", "save_every": 25_000}
@@ -512,6 +513,69 @@ def screen(source: str, variants: dict, updates: int, seed: int = 0, measure_eve
     return out
 
 
+def _frames(wm, replay, batch: int, length: int = 50):
+    """``batch`` replayed frames (in sequences of ``length``): (encoder input, 0/1 targets)."""
+    data = wm.preprocess(replay.sample(batch // length, length))
+    return data["image"].flatten(0, 1), data["obs"].flatten(0, 1).float() / wm.cfg.obs_max
+
+
+def autoencoder_screen(source: str, variants: dict, updates: int, seed: int = 0, measure_every: int = 200,
+                       batch: int = 800) -> dict:
+    """Each variant's encoder and decoder alone (the decoder reads the embedding; no RSSM, no sampling),
+    trained as a plain autoencoder with the variant's image likelihood, offset, initialisation and model
+    learning rate on ``batch`` frames per update of the same data; every ``measure_every`` updates, per
+    channel, the mean probability the reconstruction gives the cells that are on. Separates what the
+    networks can learn from what the latent keeps."""
+    import numpy as np
+    import torch
+
+    from wmtransfer.dreamer.config import DreamerSection
+    from wmtransfer.dreamer.networks import ConvDecoder, MLPDecoder, init_weights
+    from wmtransfer.dreamer.world_model import WorldModel
+
+    obs_shape, n_actions, replay, env_steps = screen_data(source, seed)
+    out: dict = {"data": source, "replay_env_steps": env_steps, "updates": updates, "batch_frames": batch}
+    for name, section in variants.items():
+        cfg = DreamerSection(**section).build()
+        if cfg.image_dist != "bernoulli":
+            raise ValueError(f"{name}: the autoencoder screen measures Bernoulli images only")
+        torch.manual_seed(seed)
+        wm = WorldModel(cfg, obs_shape, n_actions)
+        embed = wm.encoder.embed_dim
+        if cfg.decoder == "mlp":
+            decoder = MLPDecoder(embed, obs_shape, cfg.mlp_layers, cfg.mlp_units, cfg.act, use_offset=True)
+        else:
+            decoder = ConvDecoder(embed, obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
+                                  cfg.decoder_in_mult, cfg.act, use_offset=True)
+        init_weights(decoder, cfg.weight_init)
+        torch.nn.init.constant_(decoder.last.bias, cfg.decoder_out_bias)
+        params = list(wm.encoder.parameters()) + list(decoder.parameters())
+        opt = torch.optim.Adam(params, cfg.model_lr, eps=cfg.adam_eps)
+        replay.rng = np.random.default_rng(seed)
+        image, target = _frames(wm, replay, batch)
+        if cfg.decoder_offset == "data":
+            p = target.mean(0).clamp(0.005, 0.995)
+            decoder.out_offset.copy_(torch.logit(p))
+        curve = {}
+        for update in range(1, updates + 1):
+            image, target = _frames(wm, replay, batch)
+            logits = decoder(wm.encoder(image))
+            nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            loss = nll.sum((-3, -2, -1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if update % measure_every == 0:
+                with torch.no_grad():
+                    on = target.sum((0, 2, 3))
+                    p_on = (torch.sigmoid(logits) * target).sum((0, 2, 3)) / on.clamp(min=1)
+                curve[update] = {"image_nll": round(float(loss), 2),
+                                 "recon_p_at_on_cells": [round(float(v), 3) for v in p_on]}
+                print(name, update, json.dumps(curve[update]), flush=True)
+        out[name] = curve
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--games", nargs="+", default=["minatar-breakout", "minatar-space_invaders"])
@@ -535,6 +599,8 @@ def main() -> None:
     p.add_argument("--screen-variants", help="JSON: name -> dreamer section (preset, overrides)")
     p.add_argument("--screen-updates", type=int, default=1000)
     p.add_argument("--screen-measure-every", type=int, default=0, help="also measure every N updates")
+    p.add_argument("--autoencoder", action="store_true",
+                   help="--screen the variants' encoder and decoder alone, as plain autoencoders")
     p.add_argument("--screen-out", default="reward_screen", help="result name under benchmarks/results/")
     p.add_argument("--state-reward", nargs="+", type=Path, metavar="RUN_DIR",
                    help="MLPs on the frozen world model's features -> next reward (see state_reward)")
@@ -545,6 +611,11 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+        if args.autoencoder:
+            result = autoencoder_screen(args.screen, json.loads(args.screen_variants), args.screen_updates,
+                                        measure_every=args.screen_measure_every or 200)
+            save(args.screen_out, {"machine": machine(), "command": " ".join(sys.argv), "results": result})
+            return
         result = screen(args.screen, json.loads(args.screen_variants), args.screen_updates,
                         measure_every=args.screen_measure_every)
         save(args.screen_out, {"machine": machine(), "command": " ".join(sys.argv), "results": result})

@@ -4,7 +4,9 @@ Shapes follow DreamerV2 (``common/nets.py``): the encoder has ``len(kernels)`` v
 convolutions with ``depth * 2**i`` channels; the decoder maps the model state with one linear layer to a
 ``decoder_in_mult * depth``-channel map and grows it with transposed convolutions whose channels halve,
 the last one giving the image channels. For 64x64 images (kernels 4,4,4,4 / 5,5,6,6, stride 2) that is the
-official network; for MinAtar's 10x10 (3,3,3,3 / 2,3,4,4, stride 1) it is seed 001 §2.3.
+official network; for MinAtar's 10x10 (3,3,3,3 / 2,3,4,4, stride 1) it is seed 001 §2.3. ``MLPEncoder``
+and ``MLPDecoder`` are the official code's dense networks for vector inputs, here on the flattened frame
+(``encoder``/``decoder: mlp``); ``init_weights`` gives the official (Keras) initialisation.
 """
 
 from __future__ import annotations
