@@ -569,7 +569,7 @@ def autoencoder_screen(source: str, variants: dict, updates: int, seed: int = 0,
                 with torch.no_grad():
                     on = target.sum((0, 2, 3))
                     p_on = (torch.sigmoid(logits) * target).sum((0, 2, 3)) / on.clamp(min=1)
-                curve[update] = {"image_nll": round(float(loss), 2),
+                curve[update] = {"image_nll": round(float(loss.detach()), 2),
                                  "recon_p_at_on_cells": [round(float(v), 3) for v in p_on]}
                 print(name, update, json.dumps(curve[update]), flush=True)
         out[name] = curve

@@ -141,3 +141,23 @@ def test_screen_gives_every_variant_the_same_batches_and_measuring_changes_no_tr
     for key in ("image_nll_last50", "reward_nll_last50", "recon_p_at_on_cells"):
         assert measured["a"][key] == measured["b"][key] == plain["a"][key], key
     assert list(measured["a"]["during"]) == [2] and "during" not in plain["a"]
+
+
+def test_autoencoder_screen_trains_the_variants_networks_alone():
+    """benchmarks/learning.py --autoencoder: each variant's own encoder and decoder (dense or conv) train
+    as an autoencoder, measured every N updates; the image loss falls; an MSE image is refused by name."""
+    import learning
+    from dreamer_tiny import TINY_DREAMER
+
+    dense = {"preset": "minatar", "overrides": {**TINY_DREAMER, "encoder": "mlp", "decoder": "mlp",
+                                                "mlp_layers": 2, "mlp_units": 64, "weight_init": "glorot"}}
+    conv = {"preset": "minatar", "overrides": TINY_DREAMER}
+    out = learning.autoencoder_screen("random:minatar-space_invaders:400", {"dense": dense, "conv": conv},
+                                      updates=60, measure_every=30, batch=100)
+    for name in ("dense", "conv"):
+        assert list(out[name]) == [30, 60]
+        assert len(out[name][60]["recon_p_at_on_cells"]) == 10
+    assert out["dense"][60]["image_nll"] < out["dense"][30]["image_nll"]
+    with pytest.raises(ValueError, match="mse: the autoencoder screen measures Bernoulli images only"):
+        learning.autoencoder_screen("random:minatar-space_invaders:100",
+                                    {"mse": {"preset": "minatar", "overrides": {"image_dist": "mse"}}}, 2)
