@@ -103,17 +103,17 @@ class DreamerConfig:
     #: "conv" (the fields above) or "mlp": the frame flattened into ``mlp_layers`` dense layers of
     #: ``mlp_units`` (the official code's encoder for vector inputs, ``mlp_keys``). See docs/dreamer.md:
     #: on MinAtar's 10x10 frames the conv stack does not learn one-cell objects (Space Invaders' cannon
-    #: and bullets) in thousands of updates; the dense one does.
+    #: and bullets) in thousands of updates; the dense one with ``weight_init: glorot`` does.
     encoder: str = "conv"
-    #: Weight initialisation of every dense and conv layer: "torch" (PyTorch's defaults) or "glorot" (the
-    #: official code's Keras defaults: glorot-uniform kernels, zero biases).
-    weight_init: str = "torch"
     #: "conv" or "mlp" (dense layers to one logit or mean per cell), as ``encoder``.
     decoder: str = "conv"
     #: Hidden layers of the "mlp" encoder and decoder (official 4).
     mlp_layers: int = 4
     #: Units of those layers (official 400); the "mlp" encoder's embedding has this size too.
     mlp_units: int = 400
+    #: Weight initialisation of every dense and conv layer: "torch" (PyTorch's defaults) or "glorot" (the
+    #: official code's Keras defaults: glorot-uniform kernels, zero biases).
+    weight_init: str = "torch"
 
     # --- RSSM -------------------------------------------------------------------------------------
     #: Stochastic latent: "categorical" (DreamerV2) or "gaussian" (DreamerV1-style ablation, seed 002).
