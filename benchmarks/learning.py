@@ -531,7 +531,7 @@ def autoencoder_screen(source: str, variants: dict, updates: int, seed: int = 0,
 
     from wmtransfer.dreamer.config import DreamerSection
     from wmtransfer.dreamer.networks import ConvDecoder, MLPDecoder, init_weights
-    from wmtransfer.dreamer.world_model import WorldModel
+    from wmtransfer.dreamer.world_model import OFFSET_P_MIN, WorldModel
 
     obs_shape, n_actions, replay, env_steps = screen_data(source, seed)
     out: dict = {"data": source, "replay_env_steps": env_steps, "updates": updates, "batch_frames": batch}
@@ -554,7 +554,7 @@ def autoencoder_screen(source: str, variants: dict, updates: int, seed: int = 0,
         replay.rng = np.random.default_rng(seed)
         image, target = _frames(wm, replay, batch)
         if cfg.decoder_offset == "data":
-            p = target.mean(0).clamp(0.005, 0.995)
+            p = target.mean(0).clamp(OFFSET_P_MIN, 1.0 - OFFSET_P_MIN)
             decoder.out_offset.copy_(torch.logit(p))
         curve = {}
         for update in range(1, updates + 1):
