@@ -62,6 +62,9 @@ VARIANT_LABELS = {
     "transition": "DreamerV2 head_target transition",
     "mlp_glorot": "DreamerV2 dense encoder/decoder, glorot init, transition heads",
 }
+#: Line style of each seed's train curve and marker of its eval curve, in seed order.
+SEED_STYLES = ("-", "-.", (0, (5, 1)))  # not "--": the random policy's
+SEED_MARKERS = (".", "x", "+")
 #: The MinAtar paper's DQN (network, optimiser, schedule), for the project's DQN curve.
 DQN_CONFIG = {"network": "minatar_conv", "save_every": 25_000}
 
@@ -207,17 +210,21 @@ def report(args: argparse.Namespace) -> dict:
         variants = sorted(a for a in row if a.startswith("dreamer-"))
         colours = {"dreamer": "C0", "dqn": "C1", **{v: f"C{i + 2}" for i, v in enumerate(variants)}}
         for algo, colour in colours.items():
-            for i, entry in enumerate(row.get(algo, {}).values()):
+            seeds = row.get(algo, {})
+            for i, (seed, entry) in enumerate(sorted(seeds.items())):
                 variant = algo.removeprefix("dreamer-")
                 name = {"dreamer": "DreamerV2", "dqn": "DQN (MinAtar paper)"}.get(
                     algo, VARIANT_LABELS.get(variant, f"DreamerV2 {variant}"))
+                if len(seeds) > 1:  # one line style per seed, each named, so the seeds can be told apart
+                    name = f"{name}, {seed.replace('seed', 'seed ')}"
                 # JSON keys are strings, stored in string order ("100000" < "15000"): sort as numbers
                 curve = dict(sorted((int(k), v) for k, v in entry["train_return_per_5k"].items()))
-                ax.plot(list(curve), list(curve.values()), colour, label=f"{name} train" if i == 0 else None)
+                ax.plot(list(curve), list(curve.values()), colour, ls=SEED_STYLES[i % len(SEED_STYLES)],
+                        label=f"{name} train")
                 if entry.get("eval_return"):
                     ev = dict(sorted((int(k), v) for k, v in entry["eval_return"].items()))
-                    ax.plot(list(ev), list(ev.values()), colour, ls=":", marker=".",
-                            label=f"{name} eval (10 ep., mode)" if i == 0 else None)
+                    ax.plot(list(ev), list(ev.values()), colour, ls=":",
+                            marker=SEED_MARKERS[i % len(SEED_MARKERS)], label=f"{name} eval (10 ep., mode)")
         if "random" in row:
             ax.axhline(row["random"], color="grey", ls="--", lw=1, label="random policy")
         shown_end = max([1] + [e["env_steps"] for e in row.get("dreamer", {}).values()])
@@ -231,7 +238,7 @@ def report(args: argparse.Namespace) -> dict:
         ax.grid(alpha=0.3)
     for ax in axes[0]:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
-    fig.suptitle("DreamerV2 from scratch (minatar preset unless named; one seed per run) vs references",
+    fig.suptitle("DreamerV2 from scratch (minatar preset unless named; each line one seed) vs references",
                  fontsize=10)
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
