@@ -521,51 +521,51 @@ def screen(source: str, variants: dict, updates: int, seed: int = 0, measure_eve
 
 
 def _frames(wm, replay, batch: int, length: int = 50):
-    """``batch`` replayed frames (in sequences of ``length``): (encoder input, 0/1 targets)."""
+    """``batch`` replayed frames (``batch // length`` sequences of ``length``): the preprocessed sequences,
+    and the frames flattened into (encoder input, 0/1 targets)."""
     data = wm.preprocess(replay.sample(batch // length, length))
-    return data["image"].flatten(0, 1), data["obs"].flatten(0, 1).float() / wm.cfg.obs_max
+    return data, data["image"].flatten(0, 1), data["obs"].flatten(0, 1).float() / wm.cfg.obs_max
 
 
 def autoencoder_screen(source: str, variants: dict, updates: int, seed: int = 0, measure_every: int = 200,
-                       batch: int = 800) -> dict:
+                       batch: int = 800, length: int = 50) -> dict:
     """Each variant's encoder and decoder alone (the decoder reads the embedding; no RSSM, no sampling),
-    trained as a plain autoencoder with the variant's image likelihood, offset, initialisation and model
-    learning rate on ``batch`` frames per update of the same data; every ``measure_every`` updates, per
-    channel, the mean probability the reconstruction gives the cells that are on. Separates what the
-    networks can learn from what the latent keeps."""
+    trained as a plain autoencoder with the Bernoulli image likelihood (no ``image_focal``), the variant's
+    offset, initialisation, output bias and model learning rate (Adam, without the world model's gradient
+    clipping and weight decay) on ``batch`` frames per update of the same data. Every ``measure_every``
+    updates, per channel, the mean probability the reconstruction gives the cells that are on, measured on
+    that update's training batch before the step. Separates what the networks can learn from what the
+    latent keeps."""
     import numpy as np
     import torch
 
     from wmtransfer.dreamer.config import DreamerSection
-    from wmtransfer.dreamer.networks import ConvDecoder, MLPDecoder, init_weights
-    from wmtransfer.dreamer.world_model import OFFSET_P_MIN, WorldModel
+    from wmtransfer.dreamer.networks import init_weights
+    from wmtransfer.dreamer.world_model import WorldModel, build_decoder, image_offset
 
+    if batch < length or batch % length:
+        raise ValueError(f"autoencoder screen: batch {batch} is not a multiple of sequence length {length}")
     obs_shape, n_actions, replay, env_steps = screen_data(source, seed)
     out: dict = {"data": source, "replay_env_steps": env_steps, "updates": updates, "batch_frames": batch}
     for name, section in variants.items():
         cfg = DreamerSection(**section).build()
-        if cfg.image_dist != "bernoulli":
-            raise ValueError(f"{name}: the autoencoder screen measures Bernoulli images only")
+        if cfg.image_dist != "bernoulli" or cfg.image_focal:
+            raise ValueError(f"{name}: the autoencoder screen trains the plain Bernoulli likelihood only "
+                             f"(image_dist {cfg.image_dist!r}, image_focal {cfg.image_focal})")
         torch.manual_seed(seed)
         wm = WorldModel(cfg, obs_shape, n_actions)
-        embed = wm.encoder.embed_dim
-        if cfg.decoder == "mlp":
-            decoder = MLPDecoder(embed, obs_shape, cfg.mlp_layers, cfg.mlp_units, cfg.act, use_offset=True)
-        else:
-            decoder = ConvDecoder(embed, obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
-                                  cfg.decoder_in_mult, cfg.act, use_offset=True)
+        decoder = build_decoder(cfg, wm.encoder.embed_dim, obs_shape, use_offset=True)
         init_weights(decoder, cfg.weight_init)
         torch.nn.init.constant_(decoder.last.bias, cfg.decoder_out_bias)
         params = list(wm.encoder.parameters()) + list(decoder.parameters())
         opt = torch.optim.Adam(params, cfg.model_lr, eps=cfg.adam_eps)
         replay.rng = np.random.default_rng(seed)
-        image, target = _frames(wm, replay, batch)
+        data, _, _ = _frames(wm, replay, batch, length)
         if cfg.decoder_offset == "data":
-            p = target.mean(0).clamp(OFFSET_P_MIN, 1.0 - OFFSET_P_MIN)
-            decoder.out_offset.copy_(torch.logit(p))
+            decoder.out_offset.copy_(image_offset(cfg, data))
         curve = {}
         for update in range(1, updates + 1):
-            image, target = _frames(wm, replay, batch)
+            _, image, target = _frames(wm, replay, batch, length)
             logits = decoder(wm.encoder(image))
             nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
             loss = nll.sum((-3, -2, -1)).mean()
@@ -605,7 +605,8 @@ def main() -> None:
                         "STEPS of random play on GAME")
     p.add_argument("--screen-variants", help="JSON: name -> dreamer section (preset, overrides)")
     p.add_argument("--screen-updates", type=int, default=1000)
-    p.add_argument("--screen-measure-every", type=int, default=0, help="also measure every N updates")
+    p.add_argument("--screen-measure-every", type=int, default=0,
+                   help="also measure every N updates (with --autoencoder: every N, 200 if 0)")
     p.add_argument("--autoencoder", action="store_true",
                    help="--screen the variants' encoder and decoder alone, as plain autoencoders")
     p.add_argument("--screen-out", default="reward_screen", help="result name under benchmarks/results/")

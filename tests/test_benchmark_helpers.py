@@ -145,7 +145,8 @@ def test_screen_gives_every_variant_the_same_batches_and_measuring_changes_no_tr
 
 def test_autoencoder_screen_trains_the_variants_networks_alone():
     """benchmarks/learning.py --autoencoder: each variant's own encoder and decoder (dense or conv) train
-    as an autoencoder, measured every N updates; the image loss falls; an MSE image is refused by name."""
+    as an autoencoder, measured every N updates; the image loss falls; an MSE or focal image and a batch
+    of partial sequences are refused by name."""
     import learning
     from dreamer_tiny import TINY_DREAMER
 
@@ -158,6 +159,9 @@ def test_autoencoder_screen_trains_the_variants_networks_alone():
         assert list(out[name]) == [30, 60]
         assert len(out[name][60]["recon_p_at_on_cells"]) == 10
     assert out["dense"][60]["image_nll"] < out["dense"][30]["image_nll"]
-    with pytest.raises(ValueError, match="mse: the autoencoder screen measures Bernoulli images only"):
-        learning.autoencoder_screen("random:minatar-space_invaders:100",
-                                    {"mse": {"preset": "minatar", "overrides": {"image_dist": "mse"}}}, 2)
+    for name, overrides in (("mse", {"image_dist": "mse"}), ("focal", {"image_focal": 1.0})):
+        with pytest.raises(ValueError, match=f"{name}: the autoencoder screen trains the plain Bernoulli"):
+            learning.autoencoder_screen("random:minatar-space_invaders:100",
+                                        {name: {"preset": "minatar", "overrides": overrides}}, 2)
+    with pytest.raises(ValueError, match="batch 120 is not a multiple of sequence length 50"):
+        learning.autoencoder_screen("random:minatar-space_invaders:100", {"conv": conv}, 2, batch=120)

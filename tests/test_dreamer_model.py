@@ -6,6 +6,7 @@ import torch
 from dreamer_tiny import SMALL_DREAMER as SMALL
 
 from wmtransfer import games
+from wmtransfer.config import ConfigError
 from wmtransfer.data.replay import Replay
 from wmtransfer.dreamer import CheckpointMismatch, Dreamer, DreamerConfig
 from wmtransfer.dreamer.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
@@ -92,9 +93,9 @@ def test_mlp_encoder_and_decoder_see_and_draw_every_cell_on_their_own():
     wm.decoder(feat)[0, 0, 4, 9, 3].backward()
     grad_rows = wm.decoder.last.weight.grad.abs().sum(1).nonzero().flatten().tolist()
     assert grad_rows == [4 * 100 + 9 * 10 + 3]
-    with pytest.raises(Exception, match="dreamer.decoder"):
+    with pytest.raises(ConfigError, match="dreamer.decoder"):
         DreamerConfig.preset("minatar", decoder="dense")
-    with pytest.raises(Exception, match="mlp_layers"):
+    with pytest.raises(ConfigError, match="mlp_layers"):
         DreamerConfig.preset("minatar", mlp_layers=0)
 
 
@@ -133,6 +134,15 @@ def test_mlp_world_model_trains_sets_its_offset_and_refuses_a_conv_checkpoint(tm
     assert not torch.equal(before, agent.world_model.decoder.last.weight)
     assert float(agent.world_model.decoder.out_offset_fitted) == 1.0
     assert float(agent.world_model.decoder.out_offset.abs().sum()) > 0  # the first batch's log-odds
+    last = agent.world_model.decoder.last  # the output is the offset when the rest says nothing
+    with torch.no_grad():
+        w, b = last.weight.clone(), last.bias.clone()
+        last.weight.zero_()
+        last.bias.zero_()
+        out = agent.world_model.decoder(torch.randn(3, agent.cfg.feat_size))
+        last.weight.copy_(w)
+        last.bias.copy_(b)
+    assert torch.equal(out, agent.world_model.decoder.out_offset.expand(3, -1, -1, -1))
     path = tmp_path / "mlp.pt"
     agent.save(path)
     loaded = Dreamer.load(path, n_actions=6)

@@ -49,6 +49,26 @@ def as_tensor(x: Any, device: torch.device | str) -> torch.Tensor:
 OFFSET_P_MIN = 0.005
 
 
+def build_decoder(cfg: DreamerConfig, in_dim: int, obs_shape: tuple[int, int, int],
+                  use_offset: bool) -> ConvDecoder | MLPDecoder:
+    """The image decoder ``cfg`` names (``decoder: conv | mlp``) reading ``in_dim`` features, with the
+    PyTorch default initialisation (the world model applies ``weight_init`` to all its layers at once)."""
+    if cfg.decoder == "mlp":
+        return MLPDecoder(in_dim, obs_shape, cfg.mlp_layers, cfg.mlp_units, cfg.act, use_offset=use_offset)
+    return ConvDecoder(in_dim, obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
+                       cfg.decoder_in_mult, cfg.act, use_offset=use_offset)
+
+
+@torch.no_grad()
+def image_offset(cfg: DreamerConfig, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The per-cell output offset of ``decoder_offset: data`` from preprocessed sequences: log-odds of each
+    cell's mean (Bernoulli, p clipped to [OFFSET_P_MIN, 1 - OFFSET_P_MIN]) or its mean input (MSE)."""
+    if cfg.image_dist == "bernoulli":
+        p = (data["obs"].to(torch.float32) * (1.0 / cfg.obs_max)).flatten(0, -4).mean(0)
+        return torch.logit(p.clamp(OFFSET_P_MIN, 1.0 - OFFSET_P_MIN))
+    return data["image"].flatten(0, -4).mean(0)
+
+
 class WorldModel(nn.Module):
     def __init__(self, cfg: DreamerConfig, obs_shape: tuple[int, int, int], n_actions: int) -> None:
         super().__init__()
@@ -62,16 +82,7 @@ class WorldModel(nn.Module):
             self.encoder = ConvEncoder(self.obs_shape, cfg.cnn_depth, cfg.encoder_kernels, cfg.encoder_stride,
                                        cfg.embed_size, cfg.act)
         self.rssm = RSSM(cfg, self.n_actions, self.encoder.embed_dim)
-        use_offset = cfg.decoder_offset == "data"
-        self.decoder: ConvDecoder | MLPDecoder
-        if cfg.decoder == "mlp":
-            self.decoder = MLPDecoder(cfg.feat_size, self.obs_shape, cfg.mlp_layers, cfg.mlp_units, cfg.act,
-                                      use_offset=use_offset)
-        else:
-            self.decoder = ConvDecoder(
-                cfg.feat_size, self.obs_shape, cfg.cnn_depth, cfg.decoder_kernels, cfg.decoder_stride,
-                cfg.decoder_in_mult, cfg.act, use_offset=use_offset,
-            )
+        self.decoder = build_decoder(cfg, cfg.feat_size, self.obs_shape, cfg.decoder_offset == "data")
         self.reward_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
         self.discount_head = MLP(cfg.feat_size, 1, cfg.head_layers, cfg.head_units, cfg.act)
         init_weights(self, cfg.weight_init)
@@ -172,14 +183,9 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def fit_image_offset(self, data: Mapping[str, torch.Tensor]) -> None:
-        """Set the decoder's per-cell output offset from preprocessed sequences (``decoder_offset: data``):
-        log-odds of each cell's mean (Bernoulli, p clipped to [0.005, 0.995]) or its mean input (MSE)."""
-        if self.cfg.image_dist == "bernoulli":
-            p = (data["obs"].to(torch.float32) * (1.0 / self.cfg.obs_max)).flatten(0, -4).mean(0)
-            offset = torch.logit(p.clamp(OFFSET_P_MIN, 1.0 - OFFSET_P_MIN))
-        else:
-            offset = data["image"].flatten(0, -4).mean(0)
-        self.decoder.out_offset.copy_(offset)
+        """Set the decoder's per-cell output offset from preprocessed sequences (``decoder_offset: data``;
+        :func:`image_offset`)."""
+        self.decoder.out_offset.copy_(image_offset(self.cfg, data))
         self.decoder.out_offset_fitted.fill_(1.0)
         self._offset_pending = False
 
