@@ -52,15 +52,16 @@ def group_of(name: str) -> str | None:
     return next((g for g, prefix in GROUPS.items() if name.startswith(prefix)), None)
 
 
-def make_agent(seed: int = 0) -> Dreamer:
+def make_agent(seed: int = 0, preset: str = "minatar") -> Dreamer:
     torch.manual_seed(seed)
-    return Dreamer(DreamerConfig.preset("minatar", **SMALL), (10, 10, 10), 6)
+    return Dreamer(DreamerConfig.preset(preset, **SMALL), (10, 10, 10), 6)
 
 
+@pytest.mark.parametrize("preset", ["minatar", "minatar_dense"])
 @pytest.mark.parametrize("condition", CONDITIONS)
-def test_condition_trains_exactly_its_parameters(condition, replay):
-    agent = make_agent()
-    source = make_agent(seed=1)
+def test_condition_trains_exactly_its_parameters(condition, preset, replay):
+    agent = make_agent(preset=preset)
+    source = make_agent(seed=1, preset=preset)
     source.train_step(replay.sample(4, 8))
     if condition in ("finetune", "frozen_rssm", "frozen_wm"):
         agent.load_world_model_from(source.checkpoint())

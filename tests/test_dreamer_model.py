@@ -99,6 +99,19 @@ def test_mlp_encoder_and_decoder_see_and_draw_every_cell_on_their_own():
         DreamerConfig.preset("minatar", mlp_layers=0)
 
 
+def test_minatar_dense_differs_from_minatar_only_in_its_networks_init_heads_and_intensity():
+    """minatar_dense is the configuration measured on Space Invaders and Breakout (docs/dreamer.md): the
+    minatar preset with dense networks, glorot initialisation, transition heads and one update every 12
+    env steps; any other difference would make those measurements say nothing about it."""
+    base, dense = DreamerConfig.preset("minatar").to_dict(), DreamerConfig.preset("minatar_dense").to_dict()
+    changed = {k: dense[k] for k in base if base[k] != dense[k]}
+    assert changed == {"name": "minatar_dense", "encoder": "mlp", "decoder": "mlp", "weight_init": "glorot",
+                       "head_target": "transition", "train_every": 12}
+    agent = Dreamer(DreamerConfig.preset("minatar_dense"), (10, 10, 10), 6)
+    assert isinstance(agent.world_model.encoder, MLPEncoder)
+    assert float(agent.world_model.reward_head.net[0].bias.abs().sum()) == 0.0
+
+
 def test_glorot_init_is_the_official_kernels_and_zero_biases():
     """weight_init glorot: every dense and conv kernel uniform within sqrt(6 / (fan_in + fan_out)) with
     glorot's variance, every bias 0 (the decoder's output bias at decoder_out_bias), the slow critic a copy

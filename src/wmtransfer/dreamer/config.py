@@ -4,7 +4,9 @@ Numbers follow the official DreamerV2 configuration (``danijar/dreamerv2``, ``co
 ``atari``) unless a field says otherwise. The dataclass defaults are the ``minatar`` preset (the study's
 main suite); :meth:`DreamerConfig.preset` gives ``atari`` (also used for ``mario``, seed 003 §5.2) and
 ``rajghugare_minatar``, the MinAtar configuration of RajGhugare19/dreamerv2 that the speed target of
-``benchmarks/dreamer.py`` is measured against.
+``benchmarks/dreamer.py`` is measured against, ``kenjyoung_minatar`` (kenjyoung/dreamerv2_JAX) and
+``minatar_dense``: the ``minatar`` preset with dense encoder and decoder, the official initialisation and
+transition heads, the configuration under which the agent learnt Space Invaders here (docs/dreamer.md).
 
 MinAtar sizes (documented choices, the official code has no MinAtar setting): encoder and decoder per
 seed 001 §2.3 (four 3x3 stride-1 convolutions down to 2x2x64, i.e. depth 8 doubling per layer;
@@ -300,7 +302,8 @@ class DreamerSection:
     never overwrite a preset's values: only keys written in ``overrides`` change the preset.
     """
 
-    #: Preset: minatar (default), atari, mario (= atari), rajghugare_minatar or kenjyoung_minatar.
+    #: Preset: minatar (default), minatar_dense, atari, mario (= atari), rajghugare_minatar or
+    #: kenjyoung_minatar.
     preset: str = "minatar"
     #: Field name -> value, applied on top of the preset (e.g. {"imag_horizon": 10}).
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -366,9 +369,22 @@ _KENJYOUNG_MINATAR: dict[str, Any] = dict(
     head_target="transition",
 )
 
+_MINATAR_DENSE: dict[str, Any] = dict(
+    # The ``minatar`` preset with the networks and initialisation under which the agent learnt Space
+    # Invaders here (docs/dreamer.md, "Learning on MinAtar", 2026-12-02 #5/#6): dense encoder and decoder
+    # of 4 x 400 on the flattened frame (the official code's networks for vector inputs) instead of
+    # seed 001's convolutions, which do not learn MinAtar's one-cell objects (the cannon, bullets) in
+    # thousands of updates; the official glorot-uniform initialisation with zero biases instead of
+    # PyTorch's; reward and discount heads on [z_t, h_{t+1}] (kenjyoung/dreamerv2_JAX); one 16 x 50 update
+    # every 12 env steps (67 replayed steps per env step), the intensity of every measured run.
+    encoder="mlp", decoder="mlp", mlp_layers=4, mlp_units=400, weight_init="glorot",
+    head_target="transition", train_every=12,
+)
+
 #: Preset name -> field values that differ from the dataclass defaults (``minatar``).
 PRESETS: dict[str, dict[str, Any]] = {
     "minatar": {},
+    "minatar_dense": _MINATAR_DENSE,
     "atari": _ATARI,
     "mario": _ATARI,  # seed 003 §5.2: Mario reuses every Atari hyperparameter
     "rajghugare_minatar": _RAJGHUGARE_MINATAR,
