@@ -61,6 +61,7 @@ VARIANT_LABELS = {
     "next": "DreamerV2 head_target next",
     "transition": "DreamerV2 head_target transition",
     "mlp_glorot": "DreamerV2 dense encoder/decoder, glorot init, transition heads",
+    "dense_x2": "DreamerV2 minatar_dense, 2x intensity (16 x 50 every 6 env steps)",
 }
 #: Line style of each seed's train curve and marker of its eval curve, in seed order.
 SEED_STYLES = ("-", "-.", (0, (5, 1)))  # not "--": the random policy's
@@ -206,9 +207,11 @@ def report(args: argparse.Namespace) -> dict:
     fig, axes = plt.subplots(1, len(table), figsize=(6.4 * len(table), 7.2), squeeze=False)
     markers = {"dreamerv2_JAX (train)": "^", "RajGhugare19 (eval 100k, train 250k)": "s",
                "MinAtar-paper DQN (train)": "x"}
+    # one colour per variant across all panels, so a variant run on several games is found at a glance
+    variants = sorted({a for row in table.values() for a in row if a.startswith("dreamer-")})
+    all_colours = {"dreamer": "C0", "dqn": "C1", **{v: f"C{(i + 2) % 10}" for i, v in enumerate(variants)}}
     for ax, (game, row) in zip(axes[0], table.items(), strict=True):
-        variants = sorted(a for a in row if a.startswith("dreamer-"))
-        colours = {"dreamer": "C0", "dqn": "C1", **{v: f"C{i + 2}" for i, v in enumerate(variants)}}
+        colours = {algo: colour for algo, colour in all_colours.items() if algo in row}
         for algo, colour in colours.items():
             seeds = row.get(algo, {})
             for i, (seed, entry) in enumerate(sorted(seeds.items())):
