@@ -137,8 +137,8 @@ def run_entry(path: Path) -> dict:
     """A run's row of the table from its ``metrics.csv`` (and ``summary.json`` once finished)."""
     df = pd.read_csv(path)
     end = int(df.env_step.max())
-    curve = binned(df, "episode_return", 5000, end - end % 5000)  # whole 5k bins only: a stopped run's
-    # last, partly filled bin would stand for a few episodes
+    # whole 5k bins only: a stopped run's last, partly filled bin would stand for a few episodes
+    curve = binned(df, "episode_return", 5000, end - end % 5000)
     entry: dict = {"env_steps": end,
                    "train_return_per_5k": {int(k): round(float(v), 3) for k, v in curve.items()},
                    **{f"train_return_{s // 1000}k": return_at(df, s) for s in (50_000, 100_000, 250_000)

@@ -6,7 +6,8 @@ main suite); :meth:`DreamerConfig.preset` gives ``atari`` (also used for ``mario
 ``rajghugare_minatar``, the MinAtar configuration of RajGhugare19/dreamerv2 that the speed target of
 ``benchmarks/dreamer.py`` is measured against, ``kenjyoung_minatar`` (kenjyoung/dreamerv2_JAX) and
 ``minatar_dense``: the ``minatar`` preset with dense encoder and decoder, the official initialisation and
-transition heads, the configuration under which the agent learnt Space Invaders here (docs/dreamer.md).
+transition heads, the configuration under which the agent learnt Space Invaders and Breakout best here
+(docs/dreamer.md).
 
 MinAtar sizes (documented choices, the official code has no MinAtar setting): encoder and decoder per
 seed 001 §2.3 (four 3x3 stride-1 convolutions down to 2x2x64, i.e. depth 8 doubling per layer;
@@ -371,8 +372,8 @@ _KENJYOUNG_MINATAR: dict[str, Any] = dict(
 
 _MINATAR_DENSE: dict[str, Any] = dict(
     # The ``minatar`` preset with the networks and initialisation under which the agent learnt Space
-    # Invaders here (docs/dreamer.md, "Learning on MinAtar", 2026-12-02 #5/#6): dense encoder and decoder
-    # of 4 x 400 on the flattened frame (the official code's networks for vector inputs) instead of
+    # Invaders and Breakout best here (docs/dreamer.md, "Learning on MinAtar", #5-#7): dense encoder and
+    # decoder of 4 x 400 on the flattened frame (the official code's networks for vector inputs) instead of
     # seed 001's convolutions, which do not learn MinAtar's one-cell objects (the cannon, bullets) in
     # thousands of updates; the official glorot-uniform initialisation with zero biases instead of
     # PyTorch's; reward and discount heads on [z_t, h_{t+1}] (kenjyoung/dreamerv2_JAX); one 16 x 50 update
