@@ -17,7 +17,8 @@ The table keeps the committed rows of runs that are not on this machine (marked 
 table"``) and the figure is drawn from the table, so a report made elsewhere adds runs without losing any.
 
 ``--variant NAME --dreamer JSON`` trains DreamerV2 with the study-style ``dreamer`` section JSON (preset and
-overrides) into ``{game}/dreamer-NAME/seed{s}``, drawn beside the base runs.
+overrides) into ``{game}/dreamer-NAME/seed{s}``, drawn beside the base runs; ``--game-settings JSON`` also
+changes the game's rules for that variant (its runs' ``config.json`` records them).
 
 Runs live under ``--runs`` (default ``learning_runs/``, git-ignored): ``{game}/dreamer/seed{s}``,
 ``{game}/dqn/seed{s}``, ``{game}/random.csv``. The report goes to ``benchmarks/results/learning.json``
@@ -62,6 +63,7 @@ VARIANT_LABELS = {
     "transition": "DreamerV2 head_target transition",
     "mlp_glorot": "DreamerV2 dense encoder/decoder, glorot init, transition heads",
     "dense_x2": "DreamerV2 minatar_dense, 2x intensity (16 x 50 every 6 env steps)",
+    "gymnax_rules": "DreamerV2 minatar_dense on gymnax's rules (minimal actions, no sticky actions)",
 }
 #: Line style of each seed's train curve and marker of its eval curve, in seed order.
 SEED_STYLES = ("-", "-.", (0, (5, 1)))  # not "--": the random policy's
@@ -92,6 +94,7 @@ def train(args: argparse.Namespace) -> None:
             out = args.runs / game / dreamer_dir(args.variant) / f"seed{seed}"
             if "dreamer" in algos and not (out / "summary.json").exists():
                 extra = ["--dreamer", args.dreamer] if args.dreamer else []
+                extra += ["--game-settings", args.game_settings] if args.game_settings else []
                 queue.append((exe + ["train-agent", "--game", game, "--seed", str(seed), "--out", str(out),
                                      "--threads", str(args.threads), "--config", json.dumps(agent_cfg),
                                      *extra], out.with_suffix(".log")))
@@ -601,6 +604,8 @@ def main() -> None:
                    choices=["dreamer", "dqn", "random"], help="which runs to train (missing or unfinished)")
     p.add_argument("--variant", help="name of a DreamerV2 variant: runs go to {game}/dreamer-NAME/")
     p.add_argument("--dreamer", help="the variant's dreamer section (JSON: preset, overrides)")
+    p.add_argument("--game-settings", help="the variant's game keyword arguments (JSON), e.g. "
+                   '\'{"sticky_action_prob": 0, "action_set": "minimal"}\' (gymnax\'s MinAtar rules)')
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--diagnose", nargs="+", type=Path, metavar="RUN_DIR",
                    help="print the reward head's fit and the actor's action shares from run checkpoints")
@@ -646,6 +651,8 @@ def main() -> None:
         return
     if bool(args.variant) != bool(args.dreamer):
         p.error("--variant and --dreamer go together")
+    if args.game_settings and not args.variant:
+        p.error("--game-settings changes the game: give the runs a --variant name")
     if not args.report_only:
         train(args)
     table = report(args)

@@ -291,6 +291,37 @@ def test_minatar_action_repeat_advances_k_steps_and_sums_rewards():
     assert total > 0  # the chicken crossed at least once, so rewards were really summed
 
 
+@pytest.mark.parametrize("name", ["breakout", "space_invaders", "freeway"])
+def test_minatar_minimal_action_set_plays_the_mapped_full_actions(name):
+    """Index i of the minimal set is full-set action MINIMAL_ACTIONS[name][i]: the same frames and
+    rewards as the full set, step by step (sticky actions off); the spec and action space say its size."""
+    from wmtransfer.games import minatar
+
+    full_ids = minatar.MINIMAL_ACTIONS[name]
+    assert games.spec(f"minatar-{name}", {"action_set": "minimal"}).n_actions == len(full_ids) < 6
+    minimal = games.make(f"minatar-{name}", sticky_action_prob=0.0, action_set="minimal")
+    full = games.make(f"minatar-{name}", sticky_action_prob=0.0)
+    assert minimal.action_space.n == len(full_ids)
+    idx = np.random.default_rng(0).integers(len(full_ids), size=300)
+    a, b = rollout(minimal, idx, seed=3), rollout(full, np.asarray(full_ids)[idx], seed=3)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="outside minatar-.* actions"):
+        minimal.step(len(full_ids))
+
+
+def test_action_set_is_checked_where_it_is_read():
+    with pytest.raises(ValueError, match="unknown MinAtar action_set 'tiny'"):
+        games.make("minatar-breakout", action_set="tiny")
+    with pytest.raises(ValueError, match="action_set is a MinAtar setting"):
+        games.spec("procgen-coinrun", {"action_set": "minimal"})
+    from wmtransfer.train.agent import suite_spec
+
+    assert suite_spec(["minatar-space_invaders"], {"action_set": "minimal"}).n_actions == 4
+    with pytest.raises(ValueError, match="cannot share one agent"):  # minimal sets differ per game
+        suite_spec(["minatar-breakout", "minatar-space_invaders"], {"action_set": "minimal"})
+
+
 @pytest.mark.parametrize("name", ["asterix", "breakout", "freeway", "seaquest", "space_invaders"])
 def test_minatar_frames_equal_the_library_state(name):
     """The wrapper's fast renderer draws exactly MinAtar's own ``state()``, padded to ten channels,

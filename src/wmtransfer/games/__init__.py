@@ -83,11 +83,15 @@ def suite_of(game_id: str) -> str:
     return _split(game_id)[0]
 
 
-def spec(game_id: str) -> GameSpec:
-    """Observation shape and action count of a game, without starting an emulator."""
+def spec(game_id: str, settings: dict | None = None) -> GameSpec:
+    """Observation shape and action count of a game, without starting an emulator. ``settings`` are the
+    game keyword arguments a run passes to :func:`make`; only MinAtar's ``action_set`` changes the spec."""
     suite, name = _split(game_id)
+    action_set = (settings or {}).get("action_set")
+    if action_set is not None and suite != "minatar":
+        raise ValueError(f"action_set is a MinAtar setting; {game_id} has one action set")
     if suite == "minatar":
-        return minatar.spec(name)
+        return minatar.spec(name, action_set or "full")
     if suite == "atari":
         from . import atari
 

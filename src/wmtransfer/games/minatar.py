@@ -3,10 +3,14 @@
 The five games have 4/4/7/10/6 boolean channels on a 10x10 grid. Every game is exposed with the union
 layout: its own channels first, zero-padded to ``N_CHANNELS = 10``, channels-first ``uint8`` (0/1), so
 one world model reads all five. All games use MinAtar's full 6-action set (no-op, left, up, right,
-down, fire). Sticky actions (0.1) and difficulty ramping are MinAtar's own, applied by
-``minatar.Environment``, which we drive directly (faster than its gym registration). MinAtar has no
-action repeat; ``action_repeat=k`` (the seed-002 ablation) repeats each action k times and sums the
-rewards, each repeated step still subject to sticky actions.
+down, fire) unless ``action_set="minimal"`` asks for the game's own minimal set (e.g. Space Invaders'
+no-op, left, right, fire), which both MinAtar DreamerV2 references act in (RajGhugare19/dreamerv2 through
+MinAtar's ``minimal_action_set()``, kenjyoung/dreamerv2_JAX through gymnax); a minimal set differs per
+game, so it cannot serve a multi-game agent. Sticky actions (0.1; kenjyoung/dreamerv2_JAX's gymnax games
+have none) and difficulty ramping are MinAtar's own, applied by ``minatar.Environment``, which we
+drive directly (faster than its gym registration). MinAtar has no action repeat; ``action_repeat=k``
+(the seed-002 ablation) repeats each action k times and sums the rewards, each repeated step still
+subject to sticky actions.
 
 Speed: MinAtar's ``state()`` builds a ``(10, 10, c)`` bool frame that would then need a transpose, a cast
 and a zero-padded copy, which cost as much as the step itself. ``_RENDER`` draws each game's frame
@@ -38,8 +42,21 @@ PLAYER_POSITION = {"asterix": ("player_x", "player_y"), "breakout": ("pos", 9), 
 OBS_SHAPE = (N_CHANNELS, 10, 10)
 
 
-def spec(name: str) -> GameSpec:
-    return GameSpec(f"minatar-{name}", "minatar", OBS_SHAPE, N_ACTIONS)
+ACTION_SETS = ("full", "minimal")
+#: MinAtar's ``minimal_action_set()`` of each game (minatar 1.0.15), as indices of the full set.
+MINIMAL_ACTIONS = {"asterix": (0, 1, 2, 3, 4), "breakout": (0, 1, 3), "freeway": (0, 2, 4),
+                   "seaquest": (0, 1, 2, 3, 4, 5), "space_invaders": (0, 1, 3, 5)}
+
+
+def actions(name: str, action_set: str = "full") -> tuple[int, ...]:
+    """The full-set MinAtar actions that a game's action indices 0..n-1 stand for."""
+    if action_set not in ACTION_SETS:
+        raise ValueError(f"unknown MinAtar action_set {action_set!r}; valid: {', '.join(ACTION_SETS)}")
+    return MINIMAL_ACTIONS[name] if action_set == "minimal" else tuple(range(N_ACTIONS))
+
+
+def spec(name: str, action_set: str = "full") -> GameSpec:
+    return GameSpec(f"minatar-{name}", "minatar", OBS_SHAPE, len(actions(name, action_set)))
 
 
 # Each renderer returns one game's frame, ``obs[channel, y, x]`` where MinAtar's ``state()`` has
@@ -134,6 +151,7 @@ class MinAtarGame(Game):
         sticky_action_prob: float = 0.1,
         difficulty_ramping: bool = True,
         action_repeat: int = 1,
+        action_set: str = "full",
         render_mode: str | None = None,
     ):
         from minatar import Environment  # imported lazily: it pulls in matplotlib
@@ -150,8 +168,12 @@ class MinAtarGame(Game):
         self._game = self._env.env  # MinAtar's game object (state() without the wrapper's extra call)
         self._channels = CHANNELS[name]
         self._render = self._native_renderer()
+        self._actions = actions(name, action_set)
+        if action_set == "minimal" and tuple(self._env.minimal_action_set()) != self._actions:
+            raise RuntimeError(f"this MinAtar's minimal action set of {name} is "
+                               f"{tuple(self._env.minimal_action_set())}, not {self._actions}")
         self.observation_space = gym.spaces.Box(0, 1, OBS_SHAPE, dtype=np.uint8)
-        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+        self.action_space = gym.spaces.Discrete(len(self._actions))
         self.render_mode = render_mode
         self._init_seed(seed)
 
@@ -194,7 +216,10 @@ class MinAtarGame(Game):
         return self._obs(), {"game": self.game_id}
 
     def step(self, action):
-        action = int(action)
+        index = int(action)
+        if not 0 <= index < len(self._actions):
+            raise ValueError(f"action {index} is outside {self.game_id}'s {len(self._actions)} actions")
+        action = self._actions[index]
         reward, terminal = self._env.act(action)  # sticky actions are applied here, by MinAtar
         if self.action_repeat > 1:  # the action-repeat ablation (seed 002); off by default
             for _ in range(self.action_repeat - 1):

@@ -108,9 +108,10 @@ def make_game(game_ids: Sequence[str], seed: int, settings: dict[str, Any] | Non
     return games.make_multi(list(game_ids), seed=seed, **(settings or {}))
 
 
-def suite_spec(game_ids: Sequence[str]) -> games.GameSpec:
-    """The shared spec of a game set (one suite: same observation shape and action count)."""
-    specs = [games.spec(g) for g in game_ids]
+def suite_spec(game_ids: Sequence[str], settings: dict[str, Any] | None = None) -> games.GameSpec:
+    """The shared spec of a game set (one suite: same observation shape and action count) under the
+    run's game ``settings``."""
+    specs = [games.spec(g, settings) for g in game_ids]
     for s in specs[1:]:
         if (s.obs_shape, s.n_actions) != (specs[0].obs_shape, specs[0].n_actions):
             raise ValueError(f"{s.game_id} ({s.obs_shape}, {s.n_actions} actions) and {specs[0].game_id} "
@@ -296,9 +297,9 @@ def train_agent(game_ids: Sequence[str], seed: int, out: str | Path, cfg: AgentC
     """
     game_ids = list(game_ids)
     cfg = resolve(cfg, dreamer_cfg)
-    spec = suite_spec(game_ids)
-    time_limit = cfg.time_limit
     settings = dict(game_settings or {})
+    spec = suite_spec(game_ids, settings)
+    time_limit = cfg.time_limit
     device = resolve_device(device)
     config = {"games": game_ids, "seed": seed, "condition": cfg.condition,
               "init": str(init) if init else None, "game_settings": settings, "agent": to_dict(cfg),
