@@ -356,3 +356,21 @@ def test_minatar_frames_equal_the_library_state(name):
             raw.reset()
             np.testing.assert_array_equal(obs, padded(raw.state()))
     assert episodes >= 1 or name == "freeway"
+
+
+def test_random_baseline_plays_under_game_settings(tmp_path):
+    """``random-baseline --game-settings`` draws from the game's own (minimal) action space: a draw outside
+    it would raise in ``step``; with the same seed, the full set's episodes differ."""
+    import json
+
+    import pandas as pd
+
+    from wmtransfer.cli import main
+
+    settings = json.dumps({"sticky_action_prob": 0, "action_set": "minimal"})
+    for name, extra in [("minimal", ["--game-settings", settings]), ("full", [])]:
+        assert main(["random-baseline", "--game", "minatar-breakout", "--episodes", "5",
+                     "--out", str(tmp_path / f"{name}.csv"), *extra]) == 0
+    minimal, full = (pd.read_csv(tmp_path / f"{n}.csv") for n in ("minimal", "full"))
+    assert len(minimal) == len(full) == 5
+    assert not minimal.episode_length.equals(full.episode_length)

@@ -32,7 +32,8 @@ def _cmd_games(args: argparse.Namespace) -> int:
 def _cmd_random_baseline(args: argparse.Namespace) -> int:
     from .train.random_baseline import run_random_baseline
 
-    run_random_baseline(args.game, args.seed, args.episodes, args.out, max_steps=args.max_steps)
+    run_random_baseline(args.game, args.seed, args.episodes, args.out, max_steps=args.max_steps,
+                        settings=load_json_or_file(args.game_settings))
     return 0
 
 
@@ -314,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many env steps in total")
     p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--game-settings", help="game keyword arguments (JSON or file), e.g. action_set")
     p.set_defaults(func=_cmd_random_baseline)
 
     # --- subcommands of other stages register below (one block per stage) ---

@@ -12,13 +12,15 @@ from .. import games
 from ..io import atomic_write
 
 
-def random_returns(game_id: str, seed: int, episodes: int, max_steps: int | None = None) -> pd.DataFrame:
-    """Play ``episodes`` episodes with uniform random actions (seeded); stop early at ``max_steps``.
+def random_returns(game_id: str, seed: int, episodes: int, max_steps: int | None = None,
+                   settings: dict | None = None) -> pd.DataFrame:
+    """Play ``episodes`` episodes with uniform random actions (seeded) over the game's action space under
+    its ``settings`` (keyword arguments of :func:`wmtransfer.games.make`); stop early at ``max_steps``.
 
     Returns one row per finished episode: ``episode, episode_return, episode_length, env_step,
     wall_time`` (env_step counts all steps so far, as in the training curves).
     """
-    env = games.make(game_id, seed=seed)
+    env = games.make(game_id, seed=seed, **(settings or {}))
     rng = np.random.default_rng(seed)
     n_actions = env.action_space.n
     rows, env_step, start = [], 0, time.perf_counter()
@@ -46,8 +48,8 @@ def random_returns(game_id: str, seed: int, episodes: int, max_steps: int | None
 
 
 def run_random_baseline(game_id: str, seed: int, episodes: int, out: str | Path,
-                        max_steps: int | None = None) -> pd.DataFrame:
-    df = random_returns(game_id, seed, episodes, max_steps)
+                        max_steps: int | None = None, settings: dict | None = None) -> pd.DataFrame:
+    df = random_returns(game_id, seed, episodes, max_steps, settings)
     df.insert(0, "game", game_id)
     atomic_write(out, lambda p: df.to_csv(p, index=False))
     print(f"{game_id}: random policy return {df.episode_return.mean():.2f} "
