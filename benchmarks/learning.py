@@ -109,6 +109,10 @@ def train(args: argparse.Namespace) -> None:
         if "random" in algos and not csv.exists():
             queue.append((exe + ["random-baseline", "--game", game, "--episodes", "100",
                                  "--out", str(csv)], csv.with_suffix(".log")))
+        csv = args.runs / game / f"random-{args.variant}.csv"  # the floor under the variant's own rules
+        if "random" in algos and args.game_settings and not csv.exists():
+            queue.append((exe + ["random-baseline", "--game", game, "--episodes", "100", "--game-settings",
+                                 args.game_settings, "--out", str(csv)], csv.with_suffix(".log")))
     running: list[subprocess.Popen] = []
     while queue or running:
         while queue and len(running) < args.jobs:
@@ -150,6 +154,9 @@ def run_entry(path: Path) -> dict:
         ev = df.dropna(subset=["eval_return"])
         entry["eval_return"] = {int(s): float(r) for s, r in zip(ev.env_step, ev.eval_return, strict=True)}
     run_dir = path.parent.parent if path.parent.name == "partial" else path.parent
+    config = path.parent / "config.json"
+    if config.exists() and json.loads(config.read_text()).get("game_settings"):
+        entry["game_settings"] = json.loads(config.read_text())["game_settings"]
     summary = run_dir / "summary.json"
     if summary.exists():
         s = json.loads(summary.read_text())
@@ -189,6 +196,13 @@ def collect(runs: Path, previous: dict) -> dict:
             row["random"] = float(pd.read_csv(rand).episode_return.mean())
         elif "random" in previous.get(game, {}):
             row["random"] = previous[game]["random"]
+        # variants played under other rules (--game-settings): the random policy under theirs
+        row["random_variants"] = dict(previous.get(game, {}).get("random_variants", {}))
+        for csv in sorted((runs / game).glob("random-*.csv")):
+            row["random_variants"][csv.stem.removeprefix("random-")] = float(
+                pd.read_csv(csv).episode_return.mean())
+        if not row["random_variants"]:
+            del row["random_variants"]
         short = game.split("-", 1)[1]
         row["references"] = {source: {step: values[short] for step, values in at.items() if short in values}
                              for source, at in REFERENCES.items()}
@@ -234,6 +248,9 @@ def report(args: argparse.Namespace) -> dict:
                             marker=SEED_MARKERS[i % len(SEED_MARKERS)], label=f"{name} eval (10 ep., mode)")
         if "random" in row:
             ax.axhline(row["random"], color="grey", ls="--", lw=1, label="random policy")
+        for variant, level in row.get("random_variants", {}).items():
+            ax.axhline(level, color=all_colours.get(f"dreamer-{variant}", "grey"), ls=(0, (1, 3)), lw=1,
+                       label=f"random policy under the rules of {variant}")
         shown_end = max([1] + [e["env_steps"] for e in row.get("dreamer", {}).values()])
         for source, at in row["references"].items():
             for step, value in at.items():

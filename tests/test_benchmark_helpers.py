@@ -165,3 +165,25 @@ def test_autoencoder_screen_trains_the_variants_networks_alone():
                                         {name: {"preset": "minatar", "overrides": overrides}}, 2)
     with pytest.raises(ValueError, match="batch 120 is not a multiple of sequence length 50"):
         learning.autoencoder_screen("random:minatar-space_invaders:100", {"conv": conv}, 2, batch=120)
+
+
+def test_learning_table_keeps_a_variants_rules_and_its_random_floor(tmp_path):
+    """benchmarks/learning.py collect(): a variant run under other game rules carries them into its row,
+    the random policy under those rules is read from random-{variant}.csv, and a committed table's floors
+    of variants not on this machine are kept."""
+    import learning
+    import pandas as pd
+
+    game = tmp_path / "minatar-space_invaders"
+    folder = game / "dreamer-rules" / "seed0" / "partial"
+    folder.mkdir(parents=True)
+    settings = {"sticky_action_prob": 0, "action_set": "minimal"}
+    (folder / "config.json").write_text(json.dumps({"game_settings": settings}))
+    pd.DataFrame({"env_step": [3000, 7000, 10000], "episode_return": [1.0, 5.0, 7.0]}).to_csv(
+        folder / "metrics.csv", index=False)
+    pd.DataFrame({"episode_return": [4.0, 6.0]}).to_csv(game / "random-rules.csv", index=False)
+    previous = {"minatar-space_invaders": {"random_variants": {"older": 1.5}}}
+    row = learning.collect(tmp_path, previous)["minatar-space_invaders"]
+    assert row["dreamer-rules"]["seed0"]["game_settings"] == settings
+    assert row["dreamer-rules"]["seed0"]["train_return_per_5k"] == {5000: 1.0, 10000: 6.0}
+    assert row["random_variants"] == {"older": 1.5, "rules": 5.0}
