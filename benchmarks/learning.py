@@ -5,9 +5,12 @@ schedule) at the same env-step budget, and the random policy; then writes a curv
 returns at 100k and 250k env steps against the references read from the published curves (about
 +-10%; train returns unless noted):
 
-* kenjyoung/dreamerv2_JAX (DreamerV2 on MinAtar, 50 x 50 every 10 env steps),
-* RajGhugare19/dreamerv2 (evaluation returns at 100k, train at 250k),
-* the MinAtar paper's DQN at 250k.
+* kenjyoung/dreamerv2_JAX (DreamerV2 on gymnax's MinAtar: minimal action sets, no sticky actions; 50 x 50
+  every 10 env steps),
+* RajGhugare19/dreamerv2 (MinAtar's minimal action sets, sticky actions 0.1; evaluation returns at 100k,
+  train at 250k),
+* the MinAtar paper's DQN at 250k (sticky actions 0.1; every run here plays MinAtar's full action set
+  with sticky actions unless ``--game-settings`` says otherwise).
 
     python benchmarks/learning.py --games minatar-breakout minatar-space_invaders --env-steps 100000 \\
         --train-every 12 --jobs 2                     # trains (resumes) then reports
