@@ -122,6 +122,9 @@ def make(game_id: str, seed: int | None = None, **kwargs) -> gym.Env:
 
 def make_multi(game_ids: Sequence[str], seed: int | None = None, **kwargs) -> MultiGame:
     """Several games behind one interface; one is drawn uniformly at the start of each episode."""
+    if kwargs.get("action_set", "full") != "full" and len(set(game_ids)) > 1:
+        raise ValueError(f"action_set {kwargs['action_set']!r} gives each game its own actions (index 1 is "
+                         f"not the same move in every game); a multi-game run needs the full set")
     return MultiGame([make(g, seed=None, **kwargs) for g in game_ids], seed=seed)
 
 
