@@ -158,8 +158,9 @@ def run_entry(path: Path) -> dict:
         entry["eval_return"] = {int(s): float(r) for s, r in zip(ev.env_step, ev.eval_return, strict=True)}
     run_dir = path.parent.parent if path.parent.name == "partial" else path.parent
     config = path.parent / "config.json"
-    if config.exists() and json.loads(config.read_text()).get("game_settings"):
-        entry["game_settings"] = json.loads(config.read_text())["game_settings"]
+    settings = json.loads(config.read_text()).get("game_settings") if config.exists() else None
+    if settings:
+        entry["game_settings"] = settings
     summary = run_dir / "summary.json"
     if summary.exists():
         s = json.loads(summary.read_text())

@@ -120,11 +120,18 @@ def make(game_id: str, seed: int | None = None, **kwargs) -> gym.Env:
     return mario.MarioGame(name, seed=seed, **kwargs)
 
 
+def check_shared_actions(game_ids: Sequence[str], settings: dict | None = None) -> None:
+    """Raise unless one action index means one move in every game of ``game_ids`` under ``settings``: a
+    MinAtar minimal action set is each game's own, even where two sets have the same size."""
+    action_set = (settings or {}).get("action_set", "full")
+    if action_set != "full" and len(set(game_ids)) > 1:
+        raise ValueError(f"action_set {action_set!r} gives each game its own actions (index 1 is not the "
+                         f"same move in every game); {'+'.join(game_ids)} needs the full set")
+
+
 def make_multi(game_ids: Sequence[str], seed: int | None = None, **kwargs) -> MultiGame:
     """Several games behind one interface; one is drawn uniformly at the start of each episode."""
-    if kwargs.get("action_set", "full") != "full" and len(set(game_ids)) > 1:
-        raise ValueError(f"action_set {kwargs['action_set']!r} gives each game its own actions (index 1 is "
-                         f"not the same move in every game); a multi-game run needs the full set")
+    check_shared_actions(game_ids, kwargs)
     return MultiGame([make(g, seed=None, **kwargs) for g in game_ids], seed=seed)
 
 

@@ -111,9 +111,7 @@ def make_game(game_ids: Sequence[str], seed: int, settings: dict[str, Any] | Non
 def suite_spec(game_ids: Sequence[str], settings: dict[str, Any] | None = None) -> games.GameSpec:
     """The shared spec of a game set (one suite: same observation shape and action count) under the
     run's game ``settings``."""
-    if (settings or {}).get("action_set", "full") != "full" and len(set(game_ids)) > 1:
-        raise ValueError(f"action_set {settings['action_set']!r} gives each game its own actions; "
-                         f"{'+'.join(game_ids)} needs the full set")
+    games.check_shared_actions(game_ids, settings)
     specs = [games.spec(g, settings) for g in game_ids]
     for s in specs[1:]:
         if (s.obs_shape, s.n_actions) != (specs[0].obs_shape, specs[0].n_actions):
