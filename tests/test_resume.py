@@ -55,3 +55,37 @@ def test_killed_run_continues_its_curve(tmp_path):
     assert list(evals["env_step"]) == [0, 100, 200, 300, 400]
     episodes = m.dropna(subset=["episode_return"])
     assert episodes["env_step"].is_unique  # one game: no two episodes end at the same step
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_busy_folder_stops_and_the_first_is_untouched(tmp_path):
+    """Two runs started into one folder (a script started twice, the CLI beside a Snakemake job): the second
+    stops with a clear error naming the first's pid, before it writes anything; the first finishes with one
+    unbroken curve."""
+    out = tmp_path / "run"
+    ckpt = out / "ckpt" / "checkpoint.pt"
+    first = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not ckpt.exists():
+        assert first.poll() is None, first.stderr.read()
+        assert time.time() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGSTOP)  # hold the first mid-run while the second starts, however slow
+    try:
+        files = (ckpt, out / "partial" / "metrics.csv")
+        before = {f: (f.stat().st_mtime_ns, f.stat().st_size) for f in files}
+        second = subprocess.run(command(out), capture_output=True, text=True, timeout=300)  # the same run
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert second.returncode == 2, second.stderr
+    assert f"pid {first.pid}" in second.stderr and str(out) in second.stderr
+    assert "resuming" not in second.stderr
+    assert {f: (f.stat().st_mtime_ns, f.stat().st_size) for f in before} == before  # it wrote nothing
+
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    m = pd.read_csv(out / "metrics.csv")
+    steps = m.dropna(subset=["episode_return"])["env_step"]
+    assert m["env_step"].is_monotonic_increasing and m["update"].is_monotonic_increasing
+    assert not steps.duplicated().any()
+    assert json.loads((out / "summary.json").read_text())["updates"] == 35

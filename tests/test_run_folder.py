@@ -1,11 +1,13 @@
 """RunFolder: staging, config check on resume, metrics cut back, promotion; schedules and progress lines."""
 
 import io
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
-from wmtransfer.train.run import ConfigChanged, Every, Progress, RunFolder
+from wmtransfer.train.run import ConfigChanged, Every, Progress, RunFolder, RunFolderBusy
 
 
 def test_resume_cuts_metrics_back_and_carries_wall_time(tmp_path):
@@ -63,3 +65,61 @@ def test_every_and_progress_lines():
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and "minatar-breakout seed 0: 250/1000 env steps (25%)" in lines[0]
     assert "ret 1.5" in lines[0] and "updates 10" in lines[0] and "ETA" in lines[0]
+
+
+HOLDER = """
+import sys
+from wmtransfer.train.run import RunFolder
+run = RunFolder(sys.argv[1], {"agent": {"env_steps": 100}})
+run.resume()
+if sys.argv[2] == "finish":
+    run.metrics()
+    run.finish({"env_steps": 100})
+print("ready", flush=True)
+sys.stdin.read()  # hold on until the test closes stdin or kills this process
+"""
+
+
+def _holder(out, mode):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), mode], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_a_folder_is_locked_by_its_running_process_and_freed_by_a_kill(tmp_path):
+    holder = _holder(tmp_path, "hold")
+    try:
+        with pytest.raises(RunFolderBusy, match=rf"pid {holder.pid} on .*Let that run finish"):
+            RunFolder(tmp_path, {"agent": {"env_steps": 200}}).resume()
+        assert '"env_steps": 100' in (tmp_path / "partial" / "config.json").read_text()  # nothing written
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs, the kernel drops the lock
+        holder.wait()
+    run = RunFolder(tmp_path, {"agent": {"env_steps": 200}})
+    assert run.resume() is None
+    assert RunFolder(tmp_path, {"agent": {"env_steps": 200}}).resume() is None  # re-entrant in one process
+
+
+def test_a_finished_run_frees_its_folder_while_its_process_lives_on(tmp_path):
+    holder = _holder(tmp_path, "finish")
+    try:
+        assert RunFolder(tmp_path, {"agent": {"env_steps": 100}}).resume() is None
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_the_dqn_cli_reports_a_busy_folder_as_an_error_and_trains_nothing(tmp_path):
+    holder = _holder(tmp_path, "hold")
+    try:
+        command = [sys.executable, "-m", "wmtransfer.cli", "train-dqn", "--game", "minatar-breakout",
+                   "--out", str(tmp_path), "--threads", "1"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2, done.stderr
+    assert f"wmtransfer train-dqn: {tmp_path} is being trained into by another process (pid {holder.pid}" \
+        in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "ckpt").exists()

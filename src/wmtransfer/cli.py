@@ -212,7 +212,11 @@ def _cmd_train_dqn(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = from_dict(DQNConfig, load_json_or_file(args.config))
-    summary = train_dqn(args.game, args.seed, args.out, cfg, progress=True, device=args.device)
+    try:
+        summary = train_dqn(args.game, args.seed, args.out, cfg, progress=True, device=args.device)
+    except ValueError as e:  # a run folder in use by another process, a checkpoint of another config
+        print(f"wmtransfer train-dqn: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(summary))
     return 0
 

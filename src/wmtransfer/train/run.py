@@ -15,6 +15,14 @@ rows that checkpoint accounted for (no repeated, no missing row), and checks tha
 the one the checkpoint was made with (only budget keys may grow). The declared outputs appear when the
 run is complete: :meth:`RunFolder.promote` links every finished file into place, ``metrics.csv`` last
 but one and ``summary.json`` last. A job killed during promotion still has everything in ``partial/``.
+
+One process at a time: :meth:`RunFolder.resume` takes an exclusive ``flock`` on ``out/.lock`` (holding the
+holder's pid and host) and keeps it until :meth:`RunFolder.finish` or the process's end, a kill included,
+so a second training run started into the same folder (the bare CLI beside a Snakemake job, a script
+started twice) stops with :class:`RunFolderBusy` before it writes anything, where it would otherwise
+interleave its metrics rows and checkpoints with the first run's. Snakemake's own lock covers only two
+``snakemake`` calls on one working directory. On a file system without ``flock`` the run warns and goes on
+unlocked.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +77,52 @@ ADDED_KEYS: dict[str, Any] = {
 
 class ConfigChanged(ValueError):
     """The checkpoint in a run folder was made with another configuration."""
+
+
+class RunFolderBusy(ValueError):
+    """Another process is training into this run folder (a ValueError: the CLIs report it as bad input)."""
+
+
+#: Run folders whose lock this process holds: resolved path -> the lock file's descriptor.
+_HELD_LOCKS: dict[Path, int] = {}
+
+
+def lock_run_folder(out: Path) -> None:
+    """Take the exclusive lock on ``out/.lock`` for this process, or raise :class:`RunFolderBusy` naming the
+    holder. Re-entrant within one process; the kernel releases it when the process ends, however it ends."""
+    key = out.resolve()
+    if key in _HELD_LOCKS:
+        return
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: nothing to lock with
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderBusy(
+            f"{out} is being trained into by another process ({holder}); two runs writing one folder "
+            "would interleave their metrics and checkpoints. Let that run finish or stop it, then run "
+            "this again (it resumes from the folder's checkpoint)") from None
+    except OSError as e:  # a file system without flock (some NFS or Lustre mounts)
+        os.close(fd)
+        warnings.warn(f"cannot lock {out / '.lock'} ({e}); nothing stops a second run from writing "
+                      "this folder at the same time", stacklevel=3)
+        return
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    _HELD_LOCKS[key] = fd
+
+
+def unlock_run_folder(out: Path) -> None:
+    """Release this process's lock on ``out`` (no-op if it holds none)."""
+    fd = _HELD_LOCKS.pop(out.resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -206,7 +262,9 @@ class RunFolder:
     # --- start / resume ---------------------------------------------------------------------------
     def resume(self) -> dict[str, Any] | None:
         """Load the checkpoint if there is one (checking the config), write ``partial/config.json``, start
-        the wall clock (continued from the checkpoint). Returns the payload given to :meth:`save`."""
+        the wall clock (continued from the checkpoint). Returns the payload given to :meth:`save`. Locks
+        the folder first (:class:`RunFolderBusy` if another process holds it)."""
+        lock_run_folder(self.out)
         saved = ckpt_io.load(self.checkpoint_path)
         if saved is not None:
             check_same_config(saved["config"], self.config, self.may_change)
@@ -258,6 +316,7 @@ class RunFolder:
         summary = {**summary, "wall_time": round(self.wall(), 3)}
         write_json(self.partial / "summary.json", summary)
         self.promote([*names, "config.json", "metrics.csv", "summary.json"])
+        unlock_run_folder(self.out)
         return summary
 
     def promote(self, names: Iterable[str]) -> None:
