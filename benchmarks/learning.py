@@ -67,6 +67,7 @@ VARIANT_LABELS = {
     "mlp_glorot": "DreamerV2 dense encoder/decoder, glorot init, transition heads",
     "dense_x2": "DreamerV2 minatar_dense, 2x intensity (16 x 50 every 6 env steps)",
     "gymnax_rules": "DreamerV2 minatar_dense on gymnax's rules (minimal actions, no sticky actions)",
+    "gymnax_eps": "DreamerV2 minatar_dense on gymnax's rules, epsilon 0.05 on the actor",
 }
 #: Line style of each seed's train curve and marker of its eval curve, in seed order.
 SEED_STYLES = ("-", "-.", (0, (5, 1)))  # not "--": the random policy's
