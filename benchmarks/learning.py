@@ -173,6 +173,12 @@ def run_entry(path: Path) -> dict:
     return entry
 
 
+def numeric_keys(entry: dict) -> dict:
+    """``entry`` with its per-env-step dicts keyed by int again, so the saved table sorts them by value."""
+    return {k: {int(s) if s.isdigit() else s: v for s, v in val.items()} if isinstance(val, dict) else val
+            for k, val in entry.items()}
+
+
 def collect(runs: Path, previous: dict) -> dict:
     """game -> {algo -> {seed -> entry}, "random", "references"}: every run under ``runs`` read afresh,
     and the rows of ``previous`` (the committed table) whose runs are not on this machine kept as they
@@ -185,7 +191,8 @@ def collect(runs: Path, previous: dict) -> dict:
         for seeds in row.values():
             if "partial" in seeds and "seed0" not in seeds:  # the key of unfinished runs before 2026-12-02
                 seeds["seed0"] = seeds.pop("partial")  # (every run so far was seed 0)
-            for entry in seeds.values():
+            for name, entry in seeds.items():
+                seeds[name] = entry = numeric_keys(entry)  # JSON made the env steps strings
                 entry.setdefault("from", "committed table")
         for algo_dir in sorted(d for d in (runs / game).glob("*") if d.is_dir()):
             if not algo_dir.name.startswith(("dreamer", "dqn")):

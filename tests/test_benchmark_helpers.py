@@ -187,3 +187,21 @@ def test_learning_table_keeps_a_variants_rules_and_its_random_floor(tmp_path):
     assert row["dreamer-rules"]["seed0"]["game_settings"] == settings
     assert row["dreamer-rules"]["seed0"]["train_return_per_5k"] == {5000: 1.0, 10000: 6.0}
     assert row["random_variants"] == {"older": 1.5, "rules": 5.0}
+
+
+def test_learning_table_keys_a_committed_rows_env_steps_by_number(tmp_path):
+    """benchmarks/learning.py collect(): a committed row read back from JSON (env steps as strings) comes
+    out keyed by int, so the saved table lists 5000 before 10000 and 100000 last, as a fresh run's does."""
+    import learning
+
+    (tmp_path / "minatar-breakout").mkdir()
+    committed = {"env_steps": 100000, "train_return_per_5k": {"10000": 0.5, "100000": 4.3, "5000": 0.4},
+                 "game_settings": {"action_set": "minimal"}}
+    previous = {"minatar-breakout": {"dreamer-old": {"seed0": committed}}}
+    table = learning.collect(tmp_path, json.loads(json.dumps(previous)))
+    entry = table["minatar-breakout"]["dreamer-old"]["seed0"]
+    assert set(entry["train_return_per_5k"]) == {5000, 10000, 100000}
+    saved = json.loads(json.dumps(entry, sort_keys=True))  # as save() writes it
+    assert list(saved["train_return_per_5k"].items()) == [("5000", 0.4), ("10000", 0.5), ("100000", 4.3)]
+    assert entry["game_settings"] == {"action_set": "minimal"}  # not an env-step dict: keys left alone
+    assert entry["from"] == "committed table"
