@@ -88,3 +88,18 @@ def test_training_rules_declare_the_gpu_resource_and_pass_the_device(rules, rule
 def test_dqn_holds_a_gpu_slot_only_for_image_games():
     assert resources.dqn_gpu("minatar-breakout") == 0
     assert resources.dqn_gpu("atari-breakout") == 1
+
+
+def test_gru_cell_keeps_the_state_dtype_under_cpu_autocast():
+    """CPU autocast returns the layer norm in bf16 (CUDA's keeps it fp32); the GRU's lerp mixed that with the
+    fp32 state and raised, which stopped ``benchmarks/dreamer.py --amp`` on CPU."""
+    from wmtransfer.dreamer.rssm import LayerNormGRUCell
+
+    torch.manual_seed(0)
+    cell = LayerNormGRUCell(5, 8)
+    x, h = torch.randn(3, 5), torch.randn(3, 8)
+    plain = cell(x, h)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = cell(x, h)
+    assert mixed.dtype == torch.float32 and mixed.shape == (3, 8)
+    assert torch.allclose(mixed, plain, atol=0.05)  # bf16 arithmetic, same function

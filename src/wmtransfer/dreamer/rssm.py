@@ -38,7 +38,9 @@ class LayerNormGRUCell(nn.Module):
         reset, cand, update = parts.chunk(3, -1)
         cand = torch.tanh(torch.sigmoid(reset) * cand)
         update = torch.sigmoid(update + self.update_bias)
-        return torch.lerp(h, cand, update)  # update * cand + (1 - update) * h
+        # update * cand + (1 - update) * h; the casts are no-ops except under CPU autocast, where the layer
+        # norm returns bf16 (CUDA autocast keeps layer norm in fp32)
+        return torch.lerp(h, cand.to(h.dtype), update.to(h.dtype))
 
 
 @dataclass
