@@ -29,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import Conditions, add_load_argument, count_macs, floor_multiple, gemm_peak_macs  # noqa: E402
 
-OBS = {"minatar": ((10, 10, 10), 6), "rajghugare_minatar": ((10, 10, 10), 6), "atari": ((1, 64, 64), 18),
-       "mario": ((1, 64, 64), 12)}
+MINATAR_OBS = ((10, 10, 10), 6)
+OBS = {"minatar": MINATAR_OBS, "minatar_dense": MINATAR_OBS, "rajghugare_minatar": MINATAR_OBS,
+       "kenjyoung_minatar": MINATAR_OBS, "atari": ((1, 64, 64), 18), "mario": ((1, 64, 64), 12)}
 
 
 def synthetic_batch(obs_shape, n_actions, batch, length, seed=0):
