@@ -100,8 +100,8 @@ def train(args: argparse.Namespace) -> None:
                 extra = ["--dreamer", args.dreamer] if args.dreamer else []
                 extra += ["--game-settings", args.game_settings] if args.game_settings else []
                 queue.append((exe + ["train-agent", "--game", game, "--seed", str(seed), "--out", str(out),
-                                     "--threads", str(args.threads), "--config", json.dumps(agent_cfg),
-                                     *extra], out.with_suffix(".log")))
+                                     "--threads", str(args.threads), "--device", args.device,
+                                     "--config", json.dumps(agent_cfg), *extra], out.with_suffix(".log")))
             if "dqn" in algos:
                 out = args.runs / game / "dqn" / f"seed{seed}"
                 dqn_cfg = {**DQN_CONFIG, "total_steps": args.env_steps, "checkpoint_steps": [args.env_steps]}
@@ -628,6 +628,7 @@ def main() -> None:
     p.add_argument("--prefill", type=int, default=5000, help="random env steps first (0: the preset's)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--device", default="cpu", help="DreamerV2 runs' torch device: cpu, cuda, auto")
     p.add_argument("--runs", type=Path, default=ROOT / "learning_runs")
     p.add_argument("--algos", nargs="+", default=["dreamer", "dqn", "random"],
                    choices=["dreamer", "dqn", "random"], help="which runs to train (missing or unfinished)")

@@ -205,3 +205,34 @@ def test_learning_table_keys_a_committed_rows_env_steps_by_number(tmp_path):
     assert list(saved["train_return_per_5k"].items()) == [("5000", 0.4), ("10000", 0.5), ("100000", 4.3)]
     assert entry["game_settings"] == {"action_set": "minimal"}  # not an env-step dict: keys left alone
     assert entry["from"] == "committed table"
+
+
+def test_gpu_sharing_reads_a_real_runs_reach_and_rate(tmp_path):
+    """benchmarks/gpu_sharing.py on a real (tiny) run: the env steps and updates it reached, its rate after
+    the random prefill, and its evaluation returns, as the run's own metrics.csv has them."""
+    import gpu_sharing
+    import pandas as pd
+    from dreamer_tiny import tiny_agent, tiny_dreamer
+
+    from wmtransfer.train.agent import train_agent
+
+    run = tmp_path / "minatar-breakout" / "dreamer-tiny" / "seed0"
+    train_agent(["minatar-breakout"], 0, run, tiny_agent(), tiny_dreamer())
+    row = gpu_sharing.summarise(run)
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert (row["game"], row["variant"], row["seed"], row["finished"]) == (
+        "minatar-breakout", "dreamer-tiny", "seed0", True)
+    assert (row["env_steps"], row["updates"], row["train_every"]) == (120, 6, 10)
+    assert row["env_steps_per_s_after_prefill"] > 0 and row["updates_per_s_after_prefill"] > 0
+    evals = metrics.dropna(subset=["eval_return"])
+    assert row["eval_returns"] == dict(zip(evals["env_step"].astype(int), evals["eval_return"], strict=True))
+
+
+def test_speed_benchmark_knows_every_dreamer_preset():
+    """benchmarks/dreamer.py needs each preset's observation shape; a preset without one stopped the GPU
+    check with a KeyError (minatar_dense, 2026-12-04)."""
+    from dreamer import OBS
+
+    from wmtransfer.dreamer.config import PRESETS
+
+    assert set(OBS) == set(PRESETS)
