@@ -4,14 +4,16 @@
 #   2. update speed per preset, fp32 and bf16 autocast (benchmarks/dreamer.py --device cuda [--amp]);
 #   3. k learning runs sharing the one GPU for RUN_S seconds (benchmarks/learning.py --device cuda --jobs k),
 #      the references' MinAtar rules with epsilon 0.05: env steps/s per run under sharing, and early curves;
-#   4. update speed with compile_rssm (torch.compile of the RSSM steps), start-up included, COMPILE_S at most.
+#   4. update speed with compile_rssm (torch.compile of the RSSM steps), start-up included, COMPILE_S at most;
+#   5. the switches in the real loop: Space Invaders runs in fp32, with dreamer.bf16 and with compile_rssm,
+#      side by side to SWITCH_STEPS env steps (losses finite, the latent still reading the frame, the rates).
 # Everything it writes lands in OUTDIR (results.tgz and the log), since the device's checkout is thrown away.
 #
 #   bash benchmarks/gpu_check.sh OUTDIR                                 # on the GPU machine
 #   DEVICE=cpu UPDATES=5 RUN_S=40 COMPILE_S=20 PRESETS=minatar bash benchmarks/gpu_check.sh /tmp/gc  # dry run
 set -u
 OUTDIR=$(realpath "${1:?usage: gpu_check.sh OUTDIR}")
-DEVICE=${DEVICE:-cuda} RUN_S=${RUN_S:-200} COMPILE_S=${COMPILE_S:-120}
+DEVICE=${DEVICE:-cuda} RUN_S=${RUN_S:-200} COMPILE_S=${COMPILE_S:-120} SWITCH_STEPS=${SWITCH_STEPS:-9000}
 PRESETS=${PRESETS:-minatar_dense atari rajghugare_minatar}
 RUNS=${RUNS:-/tmp/gpu_runs}
 export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
@@ -20,6 +22,8 @@ mkdir -p "$OUTDIR/results" "$RUNS"
 pack() {
     $PY benchmarks/gpu_sharing.py "$RUNS" --out "$OUTDIR/results/gpu_sharing.json" \
         --note "learning runs side by side on one $DEVICE for ${RUN_S}s (benchmarks/gpu_check.sh phase 3)"
+    $PY benchmarks/gpu_sharing.py "$RUNS/switches" --out "$OUTDIR/results/gpu_switches.json" \
+        --note "fp32, bf16, compile_rssm side by side on one $DEVICE (benchmarks/gpu_check.sh phase 5)"
     find "$RUNS" \( -name metrics.csv -o -name config.json -o -name '*.log' -o -name summary.json \) -print0 \
         | tar czf "$OUTDIR/results/runs.tgz" --null -T - 2>/dev/null
     tar czf "$OUTDIR/results.tgz" -C "$OUTDIR" results && rm -rf "$OUTDIR/results"
@@ -63,4 +67,19 @@ start=$(date +%s)
 timeout "$COMPILE_S" $PY benchmarks/dreamer.py --device "$DEVICE" --presets minatar_dense --repeats 10 \
     --allow-load --overrides '{"compile_rssm": true}' --out "$OUTDIR/results/dreamer_${DEVICE}_compiled.json"
 echo "compile phase: rc $? after $(( $(date +%s) - start ))s"
+
+phase "5. fp32, bf16 and compile_rssm in the loop, side by side, to $SWITCH_STEPS env steps"
+for v in fp32:'{}' bf16:'{"bf16": true}' compile:'{"compile_rssm": true}'; do
+    name=${v%%:*}
+    dreamer=$($PY -c "import json, sys; print(json.dumps({'preset': 'minatar_dense', 'expl_noise': 0.05,
+**json.loads(sys.argv[1])}))" "${v#*:}")
+    mkdir -p "$RUNS/switches/minatar-space_invaders"
+    timeout 300 $PY -m wmtransfer.cli train-agent --game minatar-space_invaders --seed 0 --threads 1 \
+        --out "$RUNS/switches/minatar-space_invaders/dreamer-$name/seed0" --device "$DEVICE" --dreamer "$dreamer" \
+        --game-settings '{"sticky_action_prob": 0, "action_set": "minimal"}' \
+        --config "{\"env_steps\": $SWITCH_STEPS, \"prefill\": 1000, \"train_every\": 12, \"eval_every\": 4000,
+\"eval_episodes\": 3, \"log_every\": 1000, \"checkpoint_every\": 500}" > "$RUNS/switches/$name.log" 2>&1 &
+done
+wait
+tail -n 1 "$RUNS"/switches/*.log
 phase "done"

@@ -24,6 +24,12 @@ def summarise(run: Path) -> dict:
     agent = config.get("agent", config)
     prefill = int(agent.get("prefill", 0))
     m = pd.read_csv(csv)
+    if m.empty:  # stopped before its first log line
+        return {"game": run.parents[1].name, "variant": run.parent.name, "seed": run.name,
+                "train_every": agent.get("train_every"), "finished": False, "env_steps": 0, "updates": 0,
+                "wall_time_s": 0.0, "env_steps_per_s_after_prefill": None,
+                "updates_per_s_after_prefill": None, "eval_returns": {},
+                "train_return_last_20_episodes": None}
     trained = m[m["env_step"] >= prefill]
     span = float(trained["wall_time"].iloc[-1] - trained["wall_time"].iloc[0]) if len(trained) > 1 else 0.0
     steps = int(trained["env_step"].iloc[-1] - trained["env_step"].iloc[0]) if span else 0

@@ -236,3 +236,19 @@ def test_speed_benchmark_knows_every_dreamer_preset():
     from wmtransfer.dreamer.config import PRESETS
 
     assert set(OBS) == set(PRESETS)
+
+
+def test_gpu_sharing_reports_a_run_stopped_before_its_first_log_line(tmp_path):
+    """A run killed during its prefill has a metrics.csv with the header alone: reported as reaching 0 steps
+    (it stopped the whole summary with a NaN error in a dry run of benchmarks/gpu_check.sh)."""
+    import gpu_sharing
+
+    from wmtransfer.train.metrics import COLUMNS
+
+    partial = tmp_path / "minatar-freeway" / "dreamer-x" / "seed0" / "partial"
+    partial.mkdir(parents=True)
+    (partial / "metrics.csv").write_text(",".join(COLUMNS) + "\n")
+    (partial / "config.json").write_text(json.dumps({"agent": {"prefill": 5000, "train_every": 12}}))
+    row = gpu_sharing.summarise(partial.parent)
+    assert (row["env_steps"], row["updates"], row["finished"]) == (0, 0, False)
+    assert row["env_steps_per_s_after_prefill"] is None and row["eval_returns"] == {}
