@@ -24,29 +24,26 @@ def summarise(run: Path) -> dict:
     agent = config.get("agent", config)
     prefill = int(agent.get("prefill", 0))
     m = pd.read_csv(csv)
+    row = {"game": run.parents[1].name, "variant": run.parent.name, "seed": run.name,
+           "train_every": agent.get("train_every"), "finished": csv.parent == run, "env_steps": 0,
+           "updates": 0, "wall_time_s": 0.0, "env_steps_per_s_after_prefill": None,
+           "updates_per_s_after_prefill": None, "eval_returns": {}, "train_return_last_20_episodes": None}
     if m.empty:  # stopped before its first log line
-        return {"game": run.parents[1].name, "variant": run.parent.name, "seed": run.name,
-                "train_every": agent.get("train_every"), "finished": False, "env_steps": 0, "updates": 0,
-                "wall_time_s": 0.0, "env_steps_per_s_after_prefill": None,
-                "updates_per_s_after_prefill": None, "eval_returns": {},
-                "train_return_last_20_episodes": None}
+        return row
     trained = m[m["env_step"] >= prefill]
     span = float(trained["wall_time"].iloc[-1] - trained["wall_time"].iloc[0]) if len(trained) > 1 else 0.0
-    steps = int(trained["env_step"].iloc[-1] - trained["env_step"].iloc[0]) if span else 0
-    updates = int(trained["update"].iloc[-1] - trained["update"].iloc[0]) if span else 0
+    if span:
+        row["env_steps_per_s_after_prefill"] = round(
+            int(trained["env_step"].iloc[-1] - trained["env_step"].iloc[0]) / span, 2)
+        row["updates_per_s_after_prefill"] = round(
+            int(trained["update"].iloc[-1] - trained["update"].iloc[0]) / span, 3)
     evals = m.dropna(subset=["eval_return"])
     episodes = m.dropna(subset=["episode_return"])
-    return {
-        "game": run.parents[1].name, "variant": run.parent.name, "seed": run.name,
-        "train_every": agent.get("train_every"), "finished": csv.parent == run,
-        "env_steps": int(m["env_step"].max()), "updates": int(m["update"].max()),
-        "wall_time_s": round(float(m["wall_time"].max()), 1),
-        "env_steps_per_s_after_prefill": round(steps / span, 2) if span else None,
-        "updates_per_s_after_prefill": round(updates / span, 3) if span else None,
-        "eval_returns": {int(s): float(r)
-                         for s, r in zip(evals["env_step"], evals["eval_return"], strict=True)},
-        "train_return_last_20_episodes": round(float(episodes["episode_return"].tail(20).mean()), 3),
-    }
+    return {**row, "env_steps": int(m["env_step"].max()), "updates": int(m["update"].max()),
+            "wall_time_s": round(float(m["wall_time"].max()), 1),
+            "eval_returns": dict(zip(evals["env_step"].astype(int), evals["eval_return"].astype(float),
+                                     strict=True)),
+            "train_return_last_20_episodes": round(float(episodes["episode_return"].tail(20).mean()), 3)}
 
 
 def main() -> None:
