@@ -7,6 +7,7 @@
 #   4. update speed with compile_rssm (torch.compile of the RSSM steps), start-up included, COMPILE_S at most;
 #   5. the switches in the real loop: Space Invaders runs in fp32, with dreamer.bf16 and with compile_rssm,
 #      side by side to SWITCH_STEPS env steps (losses finite, the latent still reading the frame, the rates).
+#      (2026-12-04 these ran as train-agent commands of their own, evaluating 3 episodes every 4k steps.)
 # Everything it writes lands in OUTDIR (results.tgz and the log), since the device's checkout is thrown away.
 #
 #   bash benchmarks/gpu_check.sh OUTDIR                                 # on the GPU machine
@@ -19,7 +20,11 @@ RUNS=${RUNS:-/tmp/gpu_runs}
 export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 PY=${PY:-python3}
 mkdir -p "$OUTDIR/results" "$RUNS"
+# the committed CPU figures that dreamer_loop.py and learning.py rewrite stay as they are
+KEPT=(benchmarks/results/dreamer_loop.json benchmarks/results/learning.json docs/figures/learning_minatar.png)
+KEEP=$(mktemp -d) && cp "${KEPT[@]}" "$KEEP"
 pack() {
+    for f in "${KEPT[@]}"; do cp "$KEEP/$(basename "$f")" "$f"; done
     $PY benchmarks/gpu_sharing.py "$RUNS" --out "$OUTDIR/results/gpu_sharing.json" \
         --note "learning runs side by side on one $DEVICE for ${RUN_S}s (benchmarks/gpu_check.sh phase 3)"
     $PY benchmarks/gpu_sharing.py "$RUNS/switches" --out "$OUTDIR/results/gpu_switches.json" \
@@ -38,11 +43,9 @@ $PY -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.cud
 nproc
 
 phase "1. the online loop on $DEVICE (minatar_dense, one update every 12 env steps)"
-LOOP=benchmarks/results/dreamer_loop.json
-keep=$(mktemp) && cp "$LOOP" "$keep"  # the committed CPU figures stay as they are
 $PY benchmarks/dreamer_loop.py --device "$DEVICE" --preset minatar_dense --train-every 12 \
     --updates "${UPDATES:-150}" --allow-load || { echo "the loop failed on $DEVICE: stopping"; exit 1; }
-mv "$LOOP" "$OUTDIR/results/dreamer_loop_$DEVICE.json" && mv "$keep" "$LOOP"
+cp benchmarks/results/dreamer_loop.json "$OUTDIR/results/dreamer_loop_$DEVICE.json"
 
 for amp in "" "--amp"; do
     phase "2. updates per preset on $DEVICE ${amp:-fp32}"
@@ -69,17 +72,11 @@ timeout "$COMPILE_S" $PY benchmarks/dreamer.py --device "$DEVICE" --presets mina
 echo "compile phase: rc $? after $(( $(date +%s) - start ))s"
 
 phase "5. fp32, bf16 and compile_rssm in the loop, side by side, to $SWITCH_STEPS env steps"
-for v in fp32:'{}' bf16:'{"bf16": true}' compile:'{"compile_rssm": true}'; do
-    name=${v%%:*}
-    dreamer=$($PY -c "import json, sys; print(json.dumps({'preset': 'minatar_dense', 'expl_noise': 0.05,
-**json.loads(sys.argv[1])}))" "${v#*:}")
-    mkdir -p "$RUNS/switches/minatar-space_invaders"
-    timeout 300 $PY -m wmtransfer.cli train-agent --game minatar-space_invaders --seed 0 --threads 1 \
-        --out "$RUNS/switches/minatar-space_invaders/dreamer-$name/seed0" --device "$DEVICE" --dreamer "$dreamer" \
-        --game-settings '{"sticky_action_prob": 0, "action_set": "minimal"}' \
-        --config "{\"env_steps\": $SWITCH_STEPS, \"prefill\": 1000, \"train_every\": 12, \"eval_every\": 4000,
-\"eval_episodes\": 3, \"log_every\": 1000, \"checkpoint_every\": 500}" > "$RUNS/switches/$name.log" 2>&1 &
+for v in fp32:'' bf16:', "bf16": true' compile:', "compile_rssm": true'; do
+    timeout 300 $PY benchmarks/learning.py --games minatar-space_invaders --seeds 0 --variant "${v%%:*}" \
+        --env-steps "$SWITCH_STEPS" --prefill 1000 --train-every 12 --jobs 1 "${common[@]}" \
+        --dreamer "{\"preset\": \"minatar_dense\", \"expl_noise\": 0.05${v#*:}}" --runs "$RUNS/switches" &
 done
 wait
-tail -n 1 "$RUNS"/switches/*.log
+tail -n 1 "$RUNS"/switches/*/*/*.log
 phase "done"
